@@ -1,0 +1,261 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Read-only probes of block devices: which disks are candidates, what each one holds, who uses it.
+
+Facts come from sysfs, from the device itself (first sector), from libblkid (wipefs) and libfdisk
+(sfdisk). Partition tables are read from the disk, not from the kernel, because the kernel may not
+have parsed them (no udev, loop devices without partscan). A probe that fails raises ProbeError:
+it is never read as "blank disk".
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import json
+import os
+import re
+import stat
+import time
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import DeviceError, ProbeError
+
+SYS_CLASS_BLOCK = '/sys/class/block'
+SYS_BLOCK = '/sys/block'
+SYS_DEV_BLOCK = '/sys/dev/block'
+
+# Whole disks the host scan takes (SPEC section 3).
+SCANNED_DISK = re.compile(r'^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)$')
+# Why the scan passes over other kinds; the first matching prefix wins.
+SCAN_EXCLUDED = (
+    ('loop', 'loop device (taken only when listed in devices)'),
+    ('zram', 'compressed RAM disk'),
+    ('ram', 'RAM disk'),
+    ('dm-', 'device-mapper device'),
+    ('md', 'md RAID device'),
+    ('sr', 'optical drive'),
+    ('fd', 'floppy drive'),
+    ('nbd', 'network block device'),
+)
+# wipefs signature types that are partition tables.
+PARTITION_TABLE_TYPES = frozenset(('gpt', 'PMBR', 'dos', 'atari', 'bsd', 'sun', 'sgi', 'mac', 'solaris',
+                                   'unixware', 'minix', 'aix', 'ultrix'))
+
+
+class BlockDevice:
+    """A block device resolved to its kernel name: C(path) is /dev/NAME, C(given) what the user wrote."""
+
+    def __init__(self, name, given, devno):
+        self.name = name
+        self.given = given
+        self.devno = devno
+        self.path = '/dev/' + name
+
+    def __repr__(self):
+        return 'BlockDevice(%r)' % self.path
+
+
+def _read_sys(name, attr):
+    try:
+        with open(os.path.join(SYS_CLASS_BLOCK, name, attr)) as handle:
+            return handle.read().strip()
+    except (IOError, OSError) as exc:
+        raise ProbeError('cannot read %s of %s from sysfs: %s' % (attr, name, exc), device='/dev/' + name)
+
+
+def resolve(given):
+    """Resolve a device path (symlinks such as /dev/disk/by-id included) to a BlockDevice; DeviceError if unfit."""
+    if not os.path.isabs(given):
+        raise DeviceError('%s: not an absolute path' % given, device=given)
+    try:
+        info = os.stat(given)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise DeviceError('%s: does not exist' % given, device=given)
+        raise ProbeError('%s: cannot stat: %s' % (given, exc), device=given)
+    if not stat.S_ISBLK(info.st_mode):
+        raise DeviceError('%s: not a block device' % given, device=given)
+    devno = (os.major(info.st_rdev), os.minor(info.st_rdev))
+    sysdir = os.path.realpath(os.path.join(SYS_DEV_BLOCK, '%d:%d' % devno))
+    if not os.path.isdir(sysdir):
+        raise ProbeError('%s: block device %d:%d is not in sysfs' % ((given,) + devno), device=given)
+    return BlockDevice(os.path.basename(sysdir), given, devno)
+
+
+def is_partition(name):
+    return os.path.exists(os.path.join(SYS_CLASS_BLOCK, name, 'partition'))
+
+
+def size_bytes(name):
+    # sysfs counts 512-byte sectors whatever the logical sector size.
+    return int(_read_sys(name, 'size')) * 512
+
+
+def is_read_only(name):
+    return _read_sys(name, 'ro') == '1'
+
+
+def kernel_partitions(name):
+    """Names of the partitions of disk C(name) that the kernel knows (may lag behind the disk: see sync)."""
+    base = os.path.join(SYS_CLASS_BLOCK, name)
+    try:
+        entries = os.listdir(base)
+    except OSError as exc:
+        raise ProbeError('cannot list %s: %s' % (base, exc), device='/dev/' + name)
+    return sorted(entry for entry in entries
+                  if entry.startswith(name) and os.path.exists(os.path.join(base, entry, 'partition')))
+
+
+def holders(name):
+    """Devices stacked on C(name) or its partitions (dm, md, bcache ...)."""
+    found = []
+    for part in [name] + kernel_partitions(name):
+        path = os.path.join(SYS_CLASS_BLOCK, part, 'holders')
+        if os.path.isdir(path):
+            found.extend(os.listdir(path))
+    return sorted(found)
+
+
+def devno_of(name):
+    major, minor = _read_sys(name, 'dev').split(':')
+    return (int(major), int(minor))
+
+
+def exclusive_busy(path):
+    """True when the kernel refuses an exclusive open: mounted (in any namespace), swap, held by md/dm, or claimed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_EXCL)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            return True
+        raise ProbeError('%s: cannot open: %s' % (path, exc), device=path)
+    os.close(fd)
+    return False
+
+
+def usage(device, mounts, swaps):
+    """Why C(device) (a BlockDevice, whole disk) is in use, as a list of short reasons; empty when it is free."""
+    names = [device.name] + kernel_partitions(device.name)
+    devnos = dict((devno_of(name), name) for name in names)
+    reasons = []
+    for mount in mounts:
+        if mount.devno in devnos:
+            reasons.append('/dev/%s is mounted at %s' % (devnos[mount.devno], mount.target))
+    for area in swaps:
+        if os.path.basename(area) in names:
+            reasons.append('%s is an active swap area' % area)
+    for holder in holders(device.name):
+        reasons.append('held by %s' % holder)
+    if not reasons and exclusive_busy(device.path):
+        reasons.append('busy: the kernel refuses an exclusive open (mounted in another namespace, swap or claimed)')
+    return reasons
+
+
+def read_bytes(path, offset, length):
+    """Read C(length) bytes at C(offset) of a device; ProbeError on any failure or short read."""
+    try:
+        with open(path, 'rb', buffering=0) as handle:
+            handle.seek(offset)
+            data = handle.read(length)
+    except (IOError, OSError) as exc:
+        raise ProbeError('%s: cannot read %d bytes at offset %d: %s' % (path, length, offset, exc), device=path)
+    if len(data) != length:
+        raise ProbeError('%s: short read at offset %d (%d of %d bytes)' % (path, offset, len(data), length), device=path)
+    return data
+
+
+def has_magic(head):
+    """The magic header: exactly these 27 bytes at byte 0 (a trailing newline may follow)."""
+    return head[:len(_layout.MAGIC)] == _layout.MAGIC
+
+
+def signatures(runner, path):
+    """Every signature libblkid finds on C(path) (filesystems, RAID, LVM, LUKS, partition tables), via wipefs."""
+    _rc, out, _err = runner.run('wipefs', ['--no-act', '--json', path], device=path)
+    return parse_wipefs_json(out, path)
+
+
+def parse_wipefs_json(text, path='device'):
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+        found = data.get('signatures', [])
+        return [dict(type=entry.get('type'), offset=int(str(entry.get('offset', '0')), 0),
+                     label=entry.get('label'), uuid=entry.get('uuid')) for entry in found]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ProbeError('%s: cannot parse wipefs output: %s' % (path, exc), device=path)
+
+
+def partition_table(runner, path):
+    """The partition table on the disk itself, via sfdisk: dict(label, partitions=[...]); ProbeError if unreadable."""
+    _rc, out, _err = runner.run('sfdisk', ['--json', path], device=path)
+    return parse_sfdisk_json(out, path)
+
+
+def parse_sfdisk_json(text, path='device'):
+    try:
+        table = json.loads(text)['partitiontable']
+        sector = int(table.get('sectorsize', 512))
+        partitions = []
+        for entry in table.get('partitions', []):
+            node = entry['node']
+            match = re.search(r'([0-9]+)$', node)
+            partitions.append(dict(
+                device=node, number=int(match.group(1)) if match else None,
+                name=entry.get('name'), type=(entry.get('type') or '').upper(),
+                uuid=(entry.get('uuid') or '').upper() or None,
+                start=int(entry['start']) * sector, size=int(entry['size']) * sector))
+        return dict(label=table.get('label'), id=table.get('id'), partitions=partitions)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProbeError('%s: cannot parse sfdisk output: %s' % (path, exc), device=path)
+
+
+def scan_names():
+    """Every whole disk the kernel lists, sorted by name."""
+    try:
+        return sorted(os.listdir(SYS_BLOCK))
+    except OSError as exc:
+        raise ProbeError('cannot list %s: %s' % (SYS_BLOCK, exc))
+
+
+def scan_exclusion(name):
+    """Why the host scan passes over disk C(name) by its kind, or None when it is a candidate kind."""
+    if SCANNED_DISK.match(name):
+        return None
+    for prefix, reason in SCAN_EXCLUDED:
+        if name.startswith(prefix):
+            return reason
+    return 'not a kind of whole disk the scan takes (sd, vd, xvd, hd, nvme, mmcblk)'
+
+
+def partition_node_ready(node):
+    """True when the kernel knows partition C(node) and /dev has a block node with its number."""
+    name = os.path.basename(node)
+    try:
+        info = os.stat(node)
+    except OSError:
+        return False
+    if not stat.S_ISBLK(info.st_mode) or not os.path.exists(os.path.join(SYS_CLASS_BLOCK, name, 'partition')):
+        return False
+    return (os.major(info.st_rdev), os.minor(info.st_rdev)) == devno_of(name)
+
+
+def sync_partitions(runner, path, nodes, timeout):
+    """Tell the kernel the disk's partitions (no udev here: partx), then wait until every node in C(nodes) is ready."""
+    if all(partition_node_ready(node) for node in nodes):
+        return
+    runner.run('partx', ['--update', path], device=path)
+    deadline = time.time() + timeout
+    while True:
+        missing = [node for node in nodes if not partition_node_ready(node)]
+        if not missing:
+            return
+        if time.time() > deadline:
+            raise ProbeError('%s: partition nodes %s did not appear within %ss after partx'
+                             % (path, ', '.join(missing), timeout), device=path)
+        time.sleep(0.05)

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Names, magic bytes and paths of the Lightwhale persistence layout (SPEC section 1), in one place."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+MAGIC = b'lightwhale-please-format-me'
+
+SWAP_PARTLABEL = 'lightwhale-swap'
+DATA_PARTLABEL = 'lightwhale-data'
+SWAP_LABEL = 'lightwhale-swap'
+DATA_LABEL = 'lightwhale-data'
+
+# GPT partition type GUIDs (upper case, as sfdisk prints them).
+GPT_TYPE_LINUX_SWAP = '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F'
+GPT_TYPE_LINUX_FS = '0FC63DAF-8483-4772-8E79-3D69D8477DE4'
+
+SUBVOL_DATA = '@lightwhale-data'
+SUBVOL_STATE = '@lightwhale-state'
+SUBVOL_SNAPSHOTS = '@lightwhale-state-snapshots'
+
+DATA_MOUNT = '/mnt/lightwhale-data'
+STATE_DIR = '/mnt/lightwhale-data/lightwhale-state'
+RUN_DIR = '/run/lightwhale'
+LOCK_FILE = '/run/lightwhale/persistence.lock'
+STATUS_FILE = '/run/lightwhale/persistence.json'
+
+KIB = 1024
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# Partitions start at 1 MiB; the backup GPT needs 33 sectors at the end, rounded up to 1 MiB here.
+ALIGNMENT = MIB
+GPT_TAIL = MIB
+# The smallest data partition we lay out: btrfs with DUP metadata needs about 110 MiB, with room to spare.
+MIN_DATA_SIZE = 256 * MIB
+MAX_AUTO_SWAP = 4 * GIB
+
+# The MBR boot-code area: the magic header lives here, and GPT tools may leave it untouched.
+BOOT_CODE_SIZE = 440

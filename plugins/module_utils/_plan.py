@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A plan: the ordered writes a run will make. Check mode describes it; a real run applies it.
+
+Crash injection for tests: when the environment variable LIGHTWHALE_PERSISTENCE_CRASH_AT names a
+checkpoint (C(before:STEP) or C(after:STEP), optionally C(@N) for the N-th time it is reached), the
+process kills itself with SIGKILL there. Only the test suite sets it; it proves that every
+interrupted run converges on the next one.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import signal
+
+CRASH_ENV = 'LIGHTWHALE_PERSISTENCE_CRASH_AT'
+
+_reached = {}
+
+
+def checkpoint(name):
+    """Die here with SIGKILL if the test harness asked for it (see module docstring)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    for spec in wanted.split(','):
+        point, _sep, count = spec.strip().partition('@')
+        if point == name and _reached[name] == int(count or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Action:
+    __slots__ = ('step', 'device', 'description', 'func')
+
+    def __init__(self, step, device, description, func):
+        self.step = step
+        self.device = device
+        self.description = description
+        self.func = func
+
+
+class Plan:
+    """An ordered list of actions; C(done) records the descriptions of those applied."""
+
+    def __init__(self):
+        self.actions = []
+        self.done = []
+        # What each device will hold afterwards, in words, for check mode's diff.
+        self.expected = {}
+
+    def add(self, step, device, description, func):
+        self.actions.append(Action(step, device, '%s: %s' % (device, description) if device else description, func))
+
+    def __len__(self):
+        return len(self.actions)
+
+    def describe(self):
+        return [action.description for action in self.actions]
+
+    def apply(self):
+        for action in self.actions:
+            checkpoint('before:' + action.step)
+            action.func()
+            self.done.append(action.description)
+            checkpoint('after:' + action.step)
+        return self.done

@@ -1,0 +1,385 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: magic_disk
+short_description: Mark disks with the Lightwhale magic header and lay out the magic partitions
+version_added: 0.1.0
+description:
+  - Writes, removes, or acts on the Lightwhale magic header, the 27 bytes C(lightwhale-please-format-me) at byte 0
+    of a whole disk, which asks the host to turn the disk into persistent storage at its next boot.
+  - With O(state=partitioned) it lays out every disk that carries the header (boot steps 2 to 4): a GPT with
+    partition 1 C(lightwhale-swap) (Linux swap) and partition 2 C(lightwhale-data) (Linux filesystem) filling the
+    rest, aligned to 1 MiB, then wipes the header so the disk is never laid out again.
+  - Nothing is ever written to a disk that does not carry the header, except by O(state=present), which only
+    marks blank disks unless O(force=true).
+  - Works without udev. Partition tables are read from the disks themselves; after partitioning the kernel is told
+    with C(partx) and the module waits for the partition nodes.
+  - Always returns what it saw, in RV(disks), RV(magic_disks), RV(magic_partitions) and RV(skipped_disks).
+author:
+  - lightwhale.persistence developers
+requirements:
+  - util-linux (C(wipefs), C(partx), C(sfdisk))
+  - Root privileges.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Probes only; reports the same RV(actions) and C(changed) a real run would.
+  diff_mode:
+    support: full
+    details: Shows each affected disk's header and partition table before and after.
+  platform:
+    platforms: posix
+options:
+  devices:
+    description:
+      - Candidate whole disks, for example V(/dev/sdb) or V(/dev/disk/by-id/virtio-extra1). Symbolic links are
+        resolved.
+      - When empty, the host is scanned for whole disks named C(sd*), C(vd*), C(xvd*), C(hd*), C(nvme*n*) and
+        C(mmcblk*) that are not read-only and not in use. Loop, RAM, device-mapper, md and optical devices are
+        never scanned; loop devices are candidates only when listed here.
+      - Required (not empty) with O(state=present) and O(state=absent).
+      - A path that does not exist, is not a block device, or is a partition is an error.
+    type: list
+    elements: path
+    default: []
+  state:
+    description:
+      - V(present) writes the header (27 bytes and a newline) on every listed disk that does not carry it yet. A disk
+        that holds a partition table, a filesystem, RAID, LVM, LUKS or any other signature, or non-zero bytes in its
+        first or last MiB, is refused unless O(force=true). A disk that is read-only or in use is always refused.
+      - V(absent) removes the header from the listed disks that carry it.
+      - V(partitioned) lays out every candidate that carries the header. A disk that already holds the layout and
+        still carries the header (a run that was interrupted) keeps its partition table; only the partitions'
+        old signatures and the header are wiped.
+      - When any disk is refused, the module fails naming each disk and the reason, and writes nothing at all.
+    type: str
+    choices: [present, absent, partitioned]
+    default: present
+  force:
+    description:
+      - With O(state=present), wipe every old signature first (C(wipefs --all), which removes both GPT copies, then
+        zero the first and last MiB), so nothing stale survives.
+      - Never overrides a read-only or in-use disk.
+    type: bool
+    default: false
+  swap:
+    description:
+      - Whether O(state=partitioned) creates the C(lightwhale-swap) partition.
+      - The word C(noswap) on the kernel command line turns it off, whatever this says.
+    type: bool
+    default: true
+  swap_size:
+    description:
+      - Size of the swap partition. V(auto) is min(RAM, 4 GiB, disk size / 8), rounded down to a whole MiB.
+      - Otherwise a whole number with an optional unit K, M, G or T (powers of 1024), for example V(512M) or
+        V(2GiB); rounded down to a whole MiB, at least 1 MiB.
+      - A disk too small for the swap partition plus a 256 MiB data partition is refused and left untouched.
+    type: str
+    default: auto
+  kernel_cmdline:
+    description:
+      - The kernel command line whose C(noswap) word is honoured. Default is the contents of C(/proc/cmdline).
+    type: str
+  root:
+    description:
+      - The root directory, for a sandbox. The lock that keeps two runs from writing at once is
+        C(<root>/run/lightwhale/persistence.lock).
+    type: path
+    default: /
+  timeout:
+    description:
+      - Seconds to wait for the lock held by another run, and for partition nodes to appear.
+    type: int
+    default: 30
+notes:
+  - The header sits in the MBR boot-code area, which GPT tools may keep; O(state=partitioned) zeroes that area
+    explicitly after writing the GPT, as its last write.
+seealso:
+  - name: Lightwhale persistence specification
+    description: The boot steps this collection implements.
+    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+'''
+
+EXAMPLES = r'''
+- name: Ask a host to turn a blank disk into persistent storage at its next boot
+  lightwhale.persistence.magic_disk:
+    devices:
+      - /dev/disk/by-id/virtio-extra1
+    state: present
+
+- name: Mark a disk that held something else, wiping every old signature
+  lightwhale.persistence.magic_disk:
+    devices: [/dev/sdb]
+    state: present
+    force: true
+
+- name: Lay out every magic disk on the host (boot steps 2 to 4)
+  lightwhale.persistence.magic_disk:
+    state: partitioned
+  register: magic
+
+- name: Show the data partitions found
+  ansible.builtin.debug:
+    var: magic.magic_partitions.data
+
+- name: Lay out listed disks without swap
+  lightwhale.persistence.magic_disk:
+    devices: [/dev/sdb, /dev/sdc]
+    state: partitioned
+    swap: false
+
+- name: Take the mark back before the next boot
+  lightwhale.persistence.magic_disk:
+    devices: [/dev/sdb]
+    state: absent
+'''
+
+RETURN = r'''
+disks:
+  description: One entry per candidate disk, as found after the run (as found before it in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    device:
+      description: The kernel's device path.
+      type: str
+      sample: /dev/sdb
+    given:
+      description: The path as listed in O(devices).
+      type: str
+      sample: /dev/disk/by-id/virtio-extra1
+    size:
+      description: Size in bytes; null for a skipped disk.
+      type: int
+      sample: 21474836480
+    magic:
+      description: Whether the disk carries the magic header.
+      type: bool
+    read_only:
+      description: Whether the kernel reports the disk read-only; null for a skipped disk.
+      type: bool
+    partition_table:
+      description: Partition table type found on the disk (V(gpt), V(dos)) or null.
+      type: str
+      sample: gpt
+    partitions:
+      description: Partitions read from the disk, with C(device), C(number), C(name), C(type), C(uuid), C(start)
+        and C(size) (bytes).
+      type: list
+      elements: dict
+    signatures:
+      description: Signatures found by libblkid, with C(type), C(offset), C(label) and C(uuid).
+      type: list
+      elements: dict
+    in_use:
+      description: Why the disk is in use (mounts, swap, holders); empty when free.
+      type: list
+      elements: str
+    layout:
+      description: V(lightwhale) when the disk holds the magic partition layout, else null.
+      type: str
+    skipped:
+      description: Why the host scan passed over this disk, or null.
+      type: str
+      sample: loop device (taken only when listed in devices)
+magic_disks:
+  description: Disks that carried the magic header when the run started.
+  returned: always
+  type: list
+  elements: str
+  sample: [/dev/sdb]
+magic_partitions:
+  description: Partitions named C(lightwhale-swap) and C(lightwhale-data) on the candidates after the run
+    (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    swap:
+      description: Swap partition device paths.
+      type: list
+      elements: str
+      sample: [/dev/sdb1]
+    data:
+      description: Data partition device paths.
+      type: list
+      elements: str
+      sample: [/dev/sdb2]
+skipped_disks:
+  description: Candidates the host scan passed over (not C(skipped), which Ansible reserves for skipped tasks), each with C(device) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{device: /dev/loop0, reason: loop device (taken only when listed in devices)}]
+actions:
+  description: What was written, or would be in check mode, one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/dev/sdb: write gpt: lightwhale-swap 2 GiB, lightwhale-data 18 GiB", "/dev/sdb: wipe the magic header"]
+swap:
+  description: Whether swap partitions are laid out, after the kernel command line's C(noswap).
+  returned: always
+  type: bool
+refused:
+  description: Disks refused, each with C(device) and C(reason); nothing was written.
+  returned: failure
+  type: list
+  elements: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmdline
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _partitioning
+from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils._units import parse_size
+
+
+def probe(runner, devices):
+    mounts = _mountinfo.read_mounts()
+    swaps = _mountinfo.read_swaps()
+    if devices:
+        return _candidates.listed(runner, devices, mounts, swaps)
+    return _candidates.scanned(runner, mounts, swaps)
+
+
+def describe(disk):
+    return '%s: %s%s\n' % (disk.path, 'magic header; ' if disk.magic else '', _partitioning.describe_table(disk.table))
+
+
+def run(module, runner, settings):
+    disks = probe(runner, module.params['devices'])
+    state = module.params['state']
+    predicted = {}
+    if state == 'present':
+        plan = _magic.plan_present(runner, disks, module.params['force'])
+    elif state == 'absent':
+        plan = _magic.plan_absent(disks)
+    else:
+        plan, predicted = _magic.plan_partitioned(runner, disks, settings['swap'], settings['swap_size'],
+                                                  _partitioning.read_mem_total(), module.params['timeout'])
+    touched = sorted(set(action.device for action in plan.actions))
+    before = ''.join(describe(disk) for disk in disks if disk.path in touched)
+
+    found = disks
+    if plan and not module.check_mode:
+        plan.apply()
+        found = probe(runner, module.params['devices'])
+        verify(state, found, touched)
+    magic_parts = _candidates.magic_partitions(found)
+    if module.check_mode:
+        for roles in predicted.values():
+            for role, node in roles:
+                if node not in magic_parts[role]:
+                    magic_parts[role].append(node)
+    elif state == 'partitioned':
+        sync_magic_partitions(runner, found, module.params['timeout'])
+
+    result = dict(
+        changed=bool(plan), actions=plan.describe(), swap=settings['swap'],
+        disks=[disk.to_result() for disk in found],
+        magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
+        magic_partitions=magic_parts,
+        skipped_disks=[dict(device=disk.path, reason=disk.skipped) for disk in found if disk.skipped])
+    if module._diff and plan:
+        if module.check_mode:
+            after = ''.join('%s: %s\n' % (path, plan.expected[path]) for path in touched)
+        else:
+            after = ''.join(describe(disk) for disk in found if disk.path in touched)
+        result['diff'] = dict(before=before, after=after)
+    return result
+
+
+def verify(state, disks, touched):
+    """Re-read what was written: tools have reported success on failed writes before."""
+    for disk in disks:
+        if disk.path not in touched:
+            continue
+        if state == 'present' and not disk.magic:
+            raise CommandError('%s: the magic header is not there after writing it' % disk.path, device=disk.path)
+        if state in ('absent', 'partitioned') and disk.magic:
+            raise CommandError('%s: the magic header is still there after wiping it' % disk.path, device=disk.path)
+        if state == 'partitioned' and not disk.lightwhale_layout:
+            raise CommandError('%s: the partition table read back is not the magic layout' % disk.path,
+                               device=disk.path)
+
+
+def sync_magic_partitions(runner, disks, timeout):
+    """Make the nodes of magic partitions exist (a disk attached anew has none until partx runs)."""
+    for disk in disks:
+        if disk.skipped or disk.usage:
+            continue
+        named = _partitioning.magic_partitions(disk.table)
+        nodes = [part['device'] for part in named['swap'] + named['data']]
+        if nodes:
+            _blockdev.sync_partitions(runner, disk.path, nodes, timeout)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            devices=dict(type='list', elements='path', default=[]),
+            state=dict(type='str', choices=['present', 'absent', 'partitioned'], default='present'),
+            force=dict(type='bool', default=False),
+            swap=dict(type='bool', default=True),
+            swap_size=dict(type='str', default='auto'),
+            kernel_cmdline=dict(type='str'),
+            root=dict(type='path', default='/'),
+            timeout=dict(type='int', default=30),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['state'] in ('present', 'absent') and not params['devices']:
+        module.fail_json(msg='state=%s needs devices: the disks to mark are never guessed' % params['state'])
+    if params['timeout'] < 0:
+        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
+
+    swap_size = None
+    if params['swap_size'] != 'auto':
+        try:
+            swap_size = parse_size(params['swap_size'])
+        except ValueError as exc:
+            module.fail_json(msg='swap_size: %s' % exc)
+        if swap_size < 1024 * 1024:
+            module.fail_json(msg='swap_size: %s is less than 1 MiB' % params['swap_size'])
+    cmdline = params['kernel_cmdline']
+    if cmdline is None:
+        cmdline = _cmdline.read_cmdline()
+    settings = dict(swap=params['swap'] and not _cmdline.has_flag(cmdline, 'noswap'), swap_size=swap_size)
+
+    runner = Runner(module)
+    error = None
+    try:
+        if module.check_mode:
+            result = run(module, runner, settings)
+        else:
+            with persistence_lock(params['root'], params['timeout']):
+                result = run(module, runner, settings)
+    except PersistenceError as exc:
+        error = exc
+    if error:
+        # Outside the except block: an expected refusal is a message, not a traceback.
+        module.fail_json(msg=error.message, **error.result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
