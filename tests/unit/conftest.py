@@ -1,0 +1,22 @@
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Make the collection importable under plain pytest too (ansible-test units already arranges it)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import sys
+import tempfile
+
+try:
+    import ansible_collections.lightwhale.persistence.plugins.module_utils._layout  # noqa: F401 pylint: disable=unused-import
+except ImportError:
+    _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    _TREE = tempfile.mkdtemp(prefix='lw-unit-')
+    os.makedirs(os.path.join(_TREE, 'ansible_collections', 'lightwhale'))
+    os.symlink(_REPO, os.path.join(_TREE, 'ansible_collections', 'lightwhale', 'persistence'))
+    sys.path.insert(0, _TREE)
+    for _name in [name for name in sys.modules if name == 'ansible_collections' or name.startswith('ansible_collections.')]:
+        del sys.modules[_name]

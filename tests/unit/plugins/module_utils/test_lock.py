@@ -1,0 +1,44 @@
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import LockTimeout, PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock, sandbox_path
+
+
+def test_lock_lives_under_root_run(tmp_path):
+    with persistence_lock(str(tmp_path), 1) as path:
+        assert path == str(tmp_path / 'run' / 'lightwhale' / 'persistence.lock')
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(str(tmp_path / 'run' / 'lightwhale')).st_mode) == 0o755
+
+
+def test_second_holder_waits_then_times_out(tmp_path):
+    with persistence_lock(str(tmp_path), 1) as path:
+        with pytest.raises(LockTimeout) as err:
+            with persistence_lock(str(tmp_path), 0.3):
+                pass
+        assert path in err.value.message
+    # Released: taken again at once.
+    with persistence_lock(str(tmp_path), 0):
+        pass
+
+
+def test_missing_root_is_an_error(tmp_path):
+    with pytest.raises(PersistenceError) as err:
+        with persistence_lock(str(tmp_path / 'absent'), 1):
+            pass
+    assert 'does not exist' in err.value.message
+
+
+def test_sandbox_path():
+    assert sandbox_path('/', '/run/lightwhale') == '/run/lightwhale'
+    assert sandbox_path('/tmp/sb', '/run/lightwhale') == '/tmp/sb/run/lightwhale'
