@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import json
 import os
 import re
 import shutil
@@ -83,22 +84,48 @@ class LoopDisk:
                 pass
         return nums
 
-    def rescan(self, wait=True, timeout=10.0):
-        """Tell the kernel about the partition table (no udev here): partx -u, then wait for nodes.
+    def kernel_partitions(self):
+        """{node: (start, size)} in 512-byte sectors, as the kernel has them (sysfs)."""
+        out = {}
+        for node in self.partition_nodes():
+            base = f"/sys/block/{self.kname}/{os.path.basename(node)}"
+            try:
+                with open(base + "/start") as a, open(base + "/size") as b:
+                    out[node] = (int(a.read()), int(b.read()))
+            except OSError:
+                pass
+        return out
 
-        Returns the partition device paths. A disk without a table yields [] (and any partitions
-        the kernel still had are removed)."""
-        proc = run(["partx", "-u", self.path], check=False)
+    def table_partitions(self):
+        """{node: (start, size)} in 512-byte sectors, as the partition table on the disk has them."""
+        proc = run(["sfdisk", "--json", self.path], check=False)
         if proc.returncode != 0:
-            # no table (or unreadable): drop whatever the kernel still has
+            return {}
+        table = json.loads(proc.stdout)["partitiontable"]
+        factor = int(table.get("sectorsize", 512)) // 512
+        return {p["node"]: (int(p["start"]) * factor, int(p["size"]) * factor) for p in table.get("partitions", [])}
+
+    def rescan(self, wait=True, timeout=10.0):
+        """Make the kernel's partitions match the table on the disk (no udev here), wait for the nodes.
+
+        `partx -u` is not enough: with util-linux 2.38, when partitions moved it drops them without
+        adding them back (and returns 0). So when sysfs differs from the table: partx -d, then partx -a.
+        Returns the partition device paths; raises if the kernel still disagrees with the table."""
+        self.flush()
+        want = self.table_partitions()
+        if self.kernel_partitions() != want:
             run(["partx", "-d", self.path], check=False)
-        nodes = self.partition_nodes()
+            if want:
+                run(["partx", "-a", self.path], check=False)
         if wait:
-            ok = wait_for(lambda: all(_is_blockdev(n) for n in nodes), timeout=timeout)
+            ok = wait_for(lambda: all(_is_blockdev(n) for n in want), timeout=timeout)
             if not ok:
-                missing = [n for n in nodes if not _is_blockdev(n)]
+                missing = [n for n in want if not _is_blockdev(n)]
                 raise RuntimeError(f"partition nodes did not appear: {missing}")
-        return nodes
+        have = self.kernel_partitions()
+        if have != want:
+            raise RuntimeError(f"{self.path}: kernel partitions {have} do not match the table {want}")
+        return sorted(want, key=lambda p: int(p.rsplit("p", 1)[1]))
 
     def flush(self):
         """Write back and drop the block-device page cache of the disk and its partitions, so the
