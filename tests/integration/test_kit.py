@@ -160,7 +160,8 @@ def _run_inner(tmp_path, mode):
     state = tmp_path / "state.json"
     env = dict(os.environ, PYTHONPATH=KIT_PARENT, LWKIT_SELFTEST_MODE=mode, LWKIT_SELFTEST_STATE=str(state))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "lwkit.plugin", "-p", "no:cacheprovider", "-q", str(test_file)],
+        check=False,
+        args=[sys.executable, "-m", "pytest", "-p", "lwkit.plugin", "-p", "no:cacheprovider", "-q", str(test_file)],
         capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300,
     )
     assert state.exists(), f"inner test did not get to its setup:\n{proc.stdout}\n{proc.stderr}"
@@ -183,7 +184,7 @@ def _assert_nothing_left(state, proc):
     for part in state["parts"]:
         assert part not in swaps, f"swap {part} still active{where}"
     mounts = [m for m in read_mountinfo() if m.mount_point.startswith(state["workdir"])
-              or m.source in state["parts"] or m.source in [p for p, _ in state["disks"]]]
+              or m.source in state["parts"] or m.source in [p for p, _image in state["disks"]]]
     assert mounts == [], f"stale mounts: {mounts}{where}"
 
 

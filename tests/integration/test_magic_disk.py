@@ -167,7 +167,7 @@ def test_each_state_twice_changed_then_not(md, loopdev, state):
     disk = loopdev("512M", name=f"{state}-target")
     if state != "present":
         write_header(disk)
-    _, first = _check_then_real(md, [disk], state)
+    _predicted, first = _check_then_real(md, [disk], state)
     assert first.changed, "the first run must change the disk\n" + first.explain()
     after_first = sha256_of(disk)
     if state == "present":
@@ -177,7 +177,7 @@ def test_each_state_twice_changed_then_not(md, loopdev, state):
         assert read_bytes(disk, 0, 28) == bytes(28)
     else:
         assert_magic_layout(disk)
-    _, second = _check_then_real(md, [disk], state)
+    _predicted, second = _check_then_real(md, [disk], state)
     assert not second.changed, "the second run must change nothing\n" + second.explain()
     assert second.get("actions") == []
     assert sha256_of(disk) == after_first, "the second run wrote to the disk"
@@ -196,7 +196,7 @@ def test_absent_keeps_a_partitioned_disk_and_decoys_untouched(md, loopdev):
     write_header(laid_out)
     ok(md([laid_out], "partitioned"))
     planted = plant_all_decoys(loopdev)
-    disks = [laid_out] + [d for _, d in planted]
+    disks = [laid_out] + [d for _spec, d in planted]
     before = snapshot(disks)
     res = ok(md(disks, "absent"))
     assert not res.changed, res.explain()
@@ -211,7 +211,7 @@ def test_partitioned_never_writes_a_decoy(md, loopdev):
     planted = plant_all_decoys(loopdev)
     magic = loopdev("512M", name="magic")
     write_header(magic)
-    decoy_disks = [d for _, d in planted]
+    decoy_disks = [d for _spec, d in planted]
     disks = decoy_disks + [magic]
     before = snapshot(decoy_disks)
     magic_before = sha256_of(magic)
@@ -243,7 +243,7 @@ def test_partitioned_says_why_each_other_candidate_is_passed_over(md, loopdev):
     planted = plant_all_decoys(loopdev)
     magic = loopdev("512M", name="magic")
     write_header(magic)
-    res = ok(md([d for _, d in planted] + [magic], "partitioned", check=True))
+    res = ok(md([d for _spec, d in planted] + [magic], "partitioned", check=True))
     reasons = {s.get("device"): s.get("reason") for s in res.get("skipped_disks", [])}
     missing = []
     for spec, disk in planted:
@@ -295,7 +295,7 @@ def test_present_refuses_a_decoy_without_force_and_wipes_it_with_force(md, decoy
 @pytest.mark.parametrize("name", BLANK)
 def test_present_takes_a_blank_decoy_without_force(md, decoy, loopdev, name):
     """All zeros is what `present` is for: it is marked without force, and nothing but the header is written."""
-    disk, _ = decoy(name)
+    disk, _what = decoy(name)
     reference = loopdev(DECOYS_BY_NAME[name].size, name="reference")
     write_header(reference)
     res = ok(md([disk], "present"))
@@ -354,7 +354,7 @@ def test_a_read_only_loop_device(md, loopdev, state):
 
 @pytest.mark.parametrize("force", [False, True])
 def test_a_mounted_device_is_refused_even_with_force(md, decoy, lw_workdir, force):
-    disk, _ = decoy("ext4")
+    disk, _what = decoy("ext4")
     target = os.path.join(lw_workdir, "mnt")
     os.makedirs(target)
     run(["mount", "-o", "ro", disk.path, target])

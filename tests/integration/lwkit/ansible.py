@@ -146,7 +146,8 @@ class AnsibleRunner:
         os.makedirs(build_dir, exist_ok=True)
         logs = []
         cmd = [self.ansible_galaxy, "collection", "build", "--force", "--output-path", build_dir, self.repo_root]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), cwd=self.workdir, timeout=self.timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), cwd=self.workdir, timeout=self.timeout,
+                           check=False)
         logs.append(f"$ {' '.join(cmd)}\n{p.stdout}{p.stderr}")
         if p.returncode != 0:
             self.build_log = "\n".join(logs)
@@ -156,7 +157,8 @@ class AnsibleRunner:
             raise RuntimeError(f"expected one tarball in {build_dir}, found {tarballs}")
         self.tarball = os.path.join(build_dir, tarballs[0])
         cmd = [self.ansible_galaxy, "collection", "install", "--force", "-p", self.collections_dir, self.tarball]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), cwd=self.workdir, timeout=self.timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), cwd=self.workdir, timeout=self.timeout,
+                           check=False)
         logs.append(f"$ {' '.join(cmd)}\n{p.stdout}{p.stderr}")
         self.build_log = "\n".join(logs)
         if p.returncode != 0:
@@ -204,7 +206,7 @@ class AnsibleRunner:
         if verbosity:
             cmd.append("-" + "v" * verbosity)
         p = subprocess.run(
-            cmd, capture_output=True, text=True, cwd=self.workdir, timeout=timeout or self.timeout,
+            cmd, capture_output=True, text=True, cwd=self.workdir, timeout=timeout or self.timeout, check=False,
             env=self.env(dict(env or {}, LWKIT_RESULTS_FILE=results_file)),
         )
         recs = self._read_records(results_file)
@@ -245,7 +247,7 @@ class AnsibleRunner:
             cmd.append("-" + "v" * verbosity)
         cmd.append(pb)
         p = subprocess.run(
-            cmd, capture_output=True, text=True, cwd=base, timeout=timeout or self.timeout,
+            cmd, capture_output=True, text=True, cwd=base, timeout=timeout or self.timeout, check=False,
             env=self.env(dict(env or {}, LWKIT_RESULTS_FILE=results_file)),
         )
         recs = self._read_records(results_file)
@@ -267,7 +269,7 @@ def _parse_minimal(stdout):
         return {}
     start = m.end() - 1
     try:
-        obj, _ = json.JSONDecoder().raw_decode(stdout[start:])
+        obj, _end = json.JSONDecoder().raw_decode(stdout[start:])
         return obj
     except ValueError:
         return {}

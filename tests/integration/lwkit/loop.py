@@ -250,7 +250,7 @@ def _release_users(disks, extra_roots=()):
 
     # 2. mounts, deepest first; several passes (a lazy umount can reveal the one below)
     roots = [r.rstrip("/") + "/" for r in extra_roots]
-    for _ in range(5):
+    for _pass in range(5):
         victims = []
         for m in read_mountinfo():
             src_base = os.path.basename(m.source) if m.source.startswith("/dev/") else None

@@ -167,4 +167,3 @@ def ansible(lw_session_dir):
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return runner
-

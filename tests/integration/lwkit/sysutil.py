@@ -24,8 +24,9 @@ class CommandError(RuntimeError):
 def run(argv, check=True, input=None, timeout=120, env=None):
     """Run argv (a list) in the C locale; returns CompletedProcess with text output."""
     argv = [str(a) for a in argv]
-    proc = subprocess.run(
+    proc = subprocess.run(  # the return code is checked below, with the output in the error
         argv,
+        check=False,
         input=input,
         capture_output=True,
         text=not isinstance(input, bytes),
@@ -62,7 +63,7 @@ def read_mountinfo(path="/proc/self/mountinfo"):
     mounts = []
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
-            left, _, right = line.rstrip("\n").partition(" - ")
+            left, _sep, right = line.rstrip("\n").partition(" - ")
             f = left.split(" ")
             r = right.split(" ")
             mounts.append(
