@@ -217,7 +217,7 @@ class Decoy:
     kind: str
     size: str = "128M"
     # words of which at least one must appear in a refusal message (case-insensitive)
-    words: tuple = field(default=())
+    words: tuple = field(default=("data",))
 
 
 DECOYS = [
