@@ -77,8 +77,12 @@ def listed(runner, paths, mounts, swaps):
     return disks
 
 
-def scanned(runner, mounts, swaps):
-    """Every whole disk of the host, under the scan rules; the ones passed over carry the reason in C(skipped)."""
+def scanned(runner, mounts, swaps, probe_in_use=False):
+    """Every whole disk of the host, under the scan rules; the ones passed over carry the reason in C(skipped).
+
+    With C(probe_in_use), a disk in use is still inspected (read-only probes) and keeps its reasons in
+    C(usage) instead of being passed over: a mounted data filesystem must still be found on its disks.
+    """
     disks = []
     for name in _blockdev.scan_names():
         device = _blockdev.BlockDevice(name, '/dev/' + name, None)
@@ -87,7 +91,7 @@ def scanned(runner, mounts, swaps):
             reason = 'read-only'
         if reason is None and _blockdev.size_bytes(name) == 0:
             reason = 'no medium (size 0)'
-        if reason is None:
+        if reason is None and not probe_in_use:
             busy = _blockdev.usage(device, mounts, swaps)
             if busy:
                 reason = 'in use: ' + '; '.join(busy)

@@ -46,3 +46,7 @@ class CommandError(PersistenceError):
 
 class LockTimeout(PersistenceError):
     """Another run holds the persistence lock for longer than we wait."""
+
+
+class MountConflict(PersistenceError):
+    """Something other than what a module would mount is mounted where it would mount: nothing is changed."""

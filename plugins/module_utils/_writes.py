@@ -53,3 +53,28 @@ def write_partition_table(runner, path, script):
     """Write a new partition table from an sfdisk script. The kernel is told separately (partx), not here."""
     runner.run('sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', '--no-reread',
                           '--no-tell-kernel', '--lock', path], data=script, device=path)
+
+
+def make_swap(runner, path, label):
+    """Format C(path) as a swap area labelled C(label) (mkswap opens it exclusively and wipes old signatures)."""
+    runner.run('mkswap', ['--label', label, path], device=path)
+
+
+def make_btrfs(runner, paths, data_profile, metadata_profile):
+    """Create one btrfs over C(paths), without a label (the label is set last, as the commit point).
+
+    --force: a creation that was interrupted may have left an unlabelled btrfs there; the caller has
+    checked that nothing else is.
+    """
+    runner.run('mkfs.btrfs', ['--force', '--data', data_profile, '--metadata', metadata_profile] + list(paths),
+               device=', '.join(paths))
+
+
+def create_subvolume(runner, path):
+    """Create the subvolume C(path) inside a mounted btrfs. The caller verifies it (btrfs-progs#730)."""
+    runner.run('btrfs', ['subvolume', 'create', path], device=path)
+
+
+def label_btrfs(runner, path, label):
+    """Set the label of the (unmounted) btrfs that C(path) belongs to, on every member's superblocks."""
+    runner.run('btrfs', ['filesystem', 'label', path, label], device=path)

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Mounting and swapping: the commands (through the Runner) and the mount-point directories under a root.
+
+What is mounted is read from mountinfo (_mountinfo); this file only acts. Directories are created
+root-owned with an explicit mode, one component at a time, and no symbolic link is followed: a
+mount point that is a link is refused, because mountinfo would then show another path than the one
+asked for.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import stat
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+
+DIR_MODE = 0o755
+
+
+def under(root, path):
+    """C(path) (absolute, as seen inside C(root)) on the host."""
+    return os.path.join(root, path.lstrip('/'))
+
+
+def missing_dirs(root, path):
+    """The directories make_dirs would create for C(path) under C(root), outermost first; raises on a link."""
+    missing = []
+    current = root
+    for part in [part for part in path.split('/') if part]:
+        current = os.path.join(current, part)
+        try:
+            info = os.lstat(current)
+        except OSError:
+            missing.append(current)
+            continue
+        if missing:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            raise PersistenceError('%s is a symbolic link: not followed for a mount point' % current)
+        if not stat.S_ISDIR(info.st_mode):
+            raise PersistenceError('%s exists and is not a directory' % current)
+    return missing
+
+
+def make_dirs(root, path, mode=DIR_MODE):
+    """Create the missing directories of C(path) under C(root), root-owned with C(mode); return those created."""
+    created = []
+    for directory in missing_dirs(root, path):
+        try:
+            os.mkdir(directory, mode)
+            os.chown(directory, 0, 0)
+            os.chmod(directory, mode)
+        except OSError as exc:
+            raise PersistenceError('cannot create %s: %s' % (directory, exc))
+        created.append(directory)
+    return created
+
+
+def mount(runner, source, target, fstype, options):
+    args = ['-t', fstype]
+    if options:
+        args += ['-o', ','.join(options)]
+    runner.run('mount', args + [source, target], device=source)
+
+
+def umount(runner, target):
+    runner.run('umount', [target], device=target)
+
+
+def swapon(runner, path):
+    runner.run('swapon', [path], device=path)
+
+
+def swapoff(runner, path):
+    runner.run('swapoff', [path], device=path)
