@@ -245,17 +245,42 @@ def partition_node_ready(node):
     return (os.major(info.st_rdev), os.minor(info.st_rdev)) == devno_of(name)
 
 
+def kernel_geometry(name):
+    """{partition name: (start, size) in bytes} of the partitions the kernel knows on disk C(name)."""
+    geometry = {}
+    for part in kernel_partitions(name):
+        geometry[part] = (int(_read_sys(part, 'start')) * 512, int(_read_sys(part, 'size')) * 512)
+    return geometry
+
+
+def _kernel_matches(name, partitions):
+    expected = dict((os.path.basename(part['device']), (part['start'], part['size'])) for part in partitions)
+    return kernel_geometry(name) == expected and all(partition_node_ready(part['device']) for part in partitions)
+
+
 def sync_partitions(runner, path, nodes, timeout):
-    """Tell the kernel the disk's partitions (no udev here: partx), then wait until every node in C(nodes) is ready."""
-    if all(partition_node_ready(node) for node in nodes):
-        return
-    runner.run('partx', ['--update', path], device=path)
+    """Make the kernel's partitions of disk C(path) match the table on the disk, and wait for the nodes.
+
+    No udev here: partx tells the kernel. Existing nodes are not enough: after a new table, the kernel may
+    still hold the old partitions under the same names with other bounds, so the geometry is compared with
+    the table, and partitions that moved are deleted and added again (C(partx --update) leaves moved ones
+    out and still exits 0). C(nodes) must all be ready afterwards. Returns the table's partitions.
+    """
+    name = os.path.basename(path)
+    partitions = partition_table(runner, path)['partitions']
+    missing = [node for node in nodes if node not in [part['device'] for part in partitions]]
+    if missing:
+        raise ProbeError('%s: the partition table on the disk has no %s' % (path, ', '.join(missing)), device=path)
+    if _kernel_matches(name, partitions):
+        return partitions
+    if kernel_partitions(name):
+        runner.run('partx', ['--delete', path], device=path)
+    if partitions:
+        runner.run('partx', ['--add', path], device=path)
     deadline = time.time() + timeout
-    while True:
-        missing = [node for node in nodes if not partition_node_ready(node)]
-        if not missing:
-            return
+    while not _kernel_matches(name, partitions):
         if time.time() > deadline:
-            raise ProbeError('%s: partition nodes %s did not appear within %ss after partx'
-                             % (path, ', '.join(missing), timeout), device=path)
+            raise ProbeError('%s: the kernel\'s partitions %s do not match the table on the disk within %ss after partx'
+                             % (path, sorted(kernel_geometry(name).items()), timeout), device=path)
         time.sleep(0.05)
+    return partitions

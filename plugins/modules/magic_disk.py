@@ -216,11 +216,15 @@ magic_partitions:
       elements: str
       sample: [/dev/sdb2]
 skipped_disks:
-  description: Candidates the host scan passed over (not C(skipped), which Ansible reserves for skipped tasks), each with C(device) and C(reason).
+  description:
+    - Every candidate this run leaves alone, each with C(device) and C(reason) - the host scan's exclusions
+      (loop, read-only, in use...) and, for the disks considered, why there is nothing to write (for example
+      C(no magic header)).
+    - Named so because Ansible reads a truthy C(skipped) key as a skipped task., each with C(device) and C(reason).
   returned: always
   type: list
   elements: dict
-  sample: [{device: /dev/loop0, reason: loop device (taken only when listed in devices)}]
+  sample: [{device: /dev/loop0, reason: loop device (taken only when listed in devices)}, {device: /dev/sdc, reason: no magic header}]
 actions:
   description: What was written, or would be in check mode, one line per step.
   returned: always
@@ -297,7 +301,7 @@ def run(module, runner, settings):
         disks=[disk.to_result() for disk in found],
         magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
         magic_partitions=magic_parts,
-        skipped_disks=[dict(device=disk.path, reason=disk.skipped) for disk in found if disk.skipped])
+        skipped_disks=[dict(device=disk.path, reason=reason) for disk, reason in passed_over(state, disks, touched)])
     if module._diff and plan:
         if module.check_mode:
             after = ''.join('%s: %s\n' % (path, plan.expected[path]) for path in touched)
@@ -305,6 +309,22 @@ def run(module, runner, settings):
             after = ''.join(describe(disk) for disk in found if disk.path in touched)
         result['diff'] = dict(before=before, after=after)
     return result
+
+
+def passed_over(state, disks, touched):
+    """(disk, reason) for every candidate this run leaves alone: the host scan's exclusions, and why the state
+    has nothing to write on each other disk."""
+    for disk in disks:
+        if disk.skipped:
+            yield disk, disk.skipped
+        elif disk.path in touched:
+            continue
+        elif state == 'present':
+            yield disk, 'already carries the magic header'
+        elif disk.lightwhale_layout:
+            yield disk, 'no magic header; already holds the magic layout'
+        else:
+            yield disk, 'no magic header'
 
 
 def verify(state, disks, touched):
