@@ -29,6 +29,12 @@ RUN_DIR = '/run/lightwhale'
 LOCK_FILE = '/run/lightwhale/persistence.lock'
 STATUS_FILE = '/run/lightwhale/persistence.json'
 
+# Boot step 7: the image's directories that get an overlay, in mount order, and where the layers live.
+OVERLAY_PATHS = ('/etc', '/var', '/home')
+OVERLAY_LOWER_BASE = '/run/lightwhale/overlay/lower'
+OVERLAY_UPPER_BASE = '/mnt/lightwhale-data/lightwhale-state/overlay/upper'
+OVERLAY_WORK_BASE = '/mnt/lightwhale-data/lightwhale-state/overlay/work'
+
 KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * MIB
