@@ -1,0 +1,264 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: lw_overlay
+short_description: Mount writable overlays over the immutable image's directories (Lightwhale boot step 7)
+version_added: 0.1.0
+description:
+  - For each directory in O(paths), in order, makes the image's read-only directory writable with an overlay whose
+    writes land on the data filesystem, so they survive a reboot.
+  - "Each directory C(<dir>) gets three layers, all taken under O(root): the lower layer C(<lower_base>/<dir>),
+    a bind mount of the image's C(<dir>), made private and read-only; the upper layer C(<upper_base>/<dir>), where
+    every change lands; and overlayfs's work directory C(<work_base>/<dir>). Then an overlay of these is mounted on
+    C(<dir>)."
+  - Missing upper, work and lower directories are created. Directories above them are root-owned 0755; the
+    upper directory itself gets the owner and mode of the image's directory, because the overlay's top directory
+    shows those of its upper layer. No symbolic link is ever followed on the way to any of them; one found there
+    is refused.
+  - Idempotent by what the kernel reports in C(/proc/self/mountinfo), never by fstab or option strings given
+    before. An overlay already mounted on C(<dir>) with exactly these lower, upper and work directories, and a bind
+    of the image's C(<dir>) (same device number and root) on the lower directory are left alone; nothing is ever
+    stacked twice.
+  - Refused, naming the path, before anything is mounted or created for any path - an overlay on C(<dir>) with
+    other layers, a mount on the lower directory that is not the bind of C(<dir>), submounts under C(<dir>) (the
+    bind would not carry them and the overlay would hide them), a C(<dir>) that does not exist or is a symbolic
+    link, and layer paths with characters overlayfs options cannot carry (comma, colon, backslash, control
+    characters).
+  - With O(state=unmounted) the overlays are unmounted in reverse order, then the lower binds, also in reverse
+    order. The directories and the upper layers' contents are kept.
+author:
+  - lightwhale.persistence developers (!UNKNOWN)
+requirements:
+  - C(mount) and C(umount) (util-linux or BusyBox) and a kernel with overlayfs.
+  - Root privileges.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads mountinfo and the directories only; reports the same RV(actions) and C(changed) a real run would.
+  diff_mode:
+    support: full
+    details: Shows the mount table lines of each affected lower and target directory, before and after.
+  platform:
+    platforms: posix
+options:
+  paths:
+    description:
+      - The image's directories to put an overlay on, as absolute paths inside O(root), mounted in this order.
+      - A path must exist in the image as a directory and must not be a symbolic link. Paths must not be nested in
+        one another, nor hold or lie inside one of the three bases.
+    type: list
+    elements: path
+    default: [/etc, /var, /home]
+  state:
+    description:
+      - V(mounted) mounts what is missing of each path's bind and overlay.
+      - V(unmounted) takes down the overlays this module would mount (same layers), then their lower binds, in
+        reverse order. An overlay with submounts is refused, not lazily unmounted.
+    type: str
+    choices: [mounted, unmounted]
+    default: mounted
+  root:
+    description:
+      - The root directory every other path is taken under, for a sandbox. Symbolic links in it are resolved
+        once.
+      - The lock that keeps two runs from mounting at once is C(<root>/run/lightwhale/persistence.lock).
+    type: path
+    default: /
+  lower_base:
+    description:
+      - Where the lower binds are mounted, as seen inside O(root). It belongs on a filesystem that does not
+        survive a reboot, like C(/run).
+    type: path
+    default: /run/lightwhale/overlay/lower
+  upper_base:
+    description:
+      - Where the upper directories live, as seen inside O(root), on the data filesystem.
+    type: path
+    default: /mnt/lightwhale-data/lightwhale-state/overlay/upper
+  work_base:
+    description:
+      - Where overlayfs's work directories live, as seen inside O(root). Must be on the same filesystem as
+        O(upper_base).
+    type: path
+    default: /mnt/lightwhale-data/lightwhale-state/overlay/work
+  timeout:
+    description:
+      - Seconds to wait for the lock held by another run.
+    type: int
+    default: 30
+notes:
+  - The lower bind is made private before the overlay is mounted, so that on a host whose root mount is shared
+    the overlay does not propagate onto its own lower layer; then it is remounted read-only, because overlayfs
+    must not see its lower layer change under it.
+  - The upper layer must be on a filesystem overlayfs accepts as upper (btrfs, ext4, xfs, tmpfs; not another
+    overlay).
+seealso:
+  - name: Lightwhale persistence specification
+    description: The boot steps this collection implements.
+    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+'''
+
+EXAMPLES = r'''
+- name: Make /etc, /var and /home writable and persistent (boot step 7)
+  lightwhale.persistence.lw_overlay:
+
+- name: Only /etc and /home, in that order
+  lightwhale.persistence.lw_overlay:
+    paths: [/etc, /home]
+
+- name: Overlays in a sandbox root
+  lightwhale.persistence.lw_overlay:
+    root: /srv/sandbox
+  register: overlay
+
+- name: Show where /etc's changes land
+  ansible.builtin.debug:
+    msg: "{{ overlay.overlays[0].upper }}"
+
+- name: Take the overlays down (the upper layers keep their contents)
+  lightwhale.persistence.lw_overlay:
+    state: unmounted
+'''
+
+RETURN = r'''
+overlays:
+  description: One entry per path, in the order of O(paths), as found after the run (as predicted in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The directory as seen inside O(root).
+      type: str
+      sample: /etc
+    target:
+      description: Where the overlay is mounted.
+      type: str
+      sample: /etc
+    lower:
+      description: The lower layer, the read-only bind of the image's directory.
+      type: str
+      sample: /run/lightwhale/overlay/lower/etc
+    upper:
+      description: The upper layer, where changes land.
+      type: str
+      sample: /mnt/lightwhale-data/lightwhale-state/overlay/upper/etc
+    work:
+      description: The overlay's work directory.
+      type: str
+      sample: /mnt/lightwhale-data/lightwhale-state/overlay/work/etc
+    mounted:
+      description: Whether the overlay is mounted on RV(overlays[].target).
+      type: bool
+      sample: true
+actions:
+  description: What was done, or would be in check mode, one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc: bind-mount /etc on /run/lightwhale/overlay/lower/etc",
+           "/etc: make /run/lightwhale/overlay/lower/etc private and read-only"]
+problems:
+  description: Every reason the run was refused; nothing was mounted, unmounted or created.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["/etc is already an overlay with other layers (lowerdir=/ro, upperdir=/rw, workdir=/wk): not ours, left alone"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
+from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+
+
+def probe(specs):
+    mounts = _mountinfo.read_mounts()
+    return [_overlay.inspect(mounts, layers) for layers in specs]
+
+
+def run(module, runner, root, specs):
+    mounted = module.params['state'] == 'mounted'
+    states = probe(specs)
+    if mounted:
+        plan, warnings = _overlay.plan_mounted(runner, root, states)
+    else:
+        plan, warnings = _overlay.plan_unmounted(runner, states), []
+    for warning in warnings:
+        module.warn(warning)
+    touched = [layers.path for layers in specs if layers.path in plan.expected]
+    before = ''.join(state.table() for state in states if state.layers.path in touched)
+
+    found = states
+    if plan and not module.check_mode:
+        plan.apply()
+        found = probe(specs)
+        _overlay.verify(found, mounted, touched)
+    if module.check_mode:
+        overlays = [layers.to_result(mounted) for layers in specs]
+    else:
+        overlays = [state.layers.to_result(state.overlay is not None) for state in found]
+
+    result = dict(changed=bool(plan), actions=plan.describe(), overlays=overlays)
+    if module._diff and plan:
+        if module.check_mode:
+            after = ''.join(plan.expected[path] for path in touched)
+        else:
+            after = ''.join(state.table() for state in found if state.layers.path in touched)
+        result['diff'] = dict(before=before, after=after)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+            state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
+            root=dict(type='path', default='/'),
+            lower_base=dict(type='path', default=_layout.OVERLAY_LOWER_BASE),
+            upper_base=dict(type='path', default=_layout.OVERLAY_UPPER_BASE),
+            work_base=dict(type='path', default=_layout.OVERLAY_WORK_BASE),
+            timeout=dict(type='int', default=30),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['timeout'] < 0:
+        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
+
+    runner = Runner(module)
+    error = None
+    try:
+        paths, bases = _overlay.validate_options(params['paths'], params['lower_base'], params['upper_base'],
+                                                 params['work_base'])
+        root = _overlay.resolve_root(params['root'])
+        specs = [_overlay.layers_for(root, path, bases) for path in paths]
+        if module.check_mode:
+            result = run(module, runner, root, specs)
+        else:
+            with persistence_lock(root, params['timeout']):
+                result = run(module, runner, root, specs)
+    except PersistenceError as exc:
+        error = exc
+    if error:
+        # Outside the except block: an expected refusal is a message, not a traceback.
+        module.fail_json(msg=error.message, **error.result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
