@@ -44,8 +44,9 @@ SAMPLE_FILES = {
 }
 
 
-def make_image(root, files=SAMPLE_FILES):
-    """Create the sample image under root (owners and modes set explicitly, whatever the umask)."""
+def make_image(root, files=None):
+    """Create the sample image (default SAMPLE_FILES) under root; owners and modes set whatever the umask."""
+    files = SAMPLE_FILES if files is None else files
     for rel, (kind, mode, uid, gid, content) in sorted(files.items()):
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -120,7 +121,7 @@ class MountLine(NamedTuple):
 
 
 def _parse(line):
-    left, _, right = line.rstrip("\n").partition(" - ")
+    left, _sep, right = line.rstrip("\n").partition(" - ")
     f, r = left.split(" "), right.split(" ")
     return MountLine(target=_unescape(f[4]), fstype=r[0], source=_unescape(r[1]), root=_unescape(f[3]),
                      ro="ro" in f[5].split(","), super_options=r[2] if len(r) > 2 else "",
@@ -144,7 +145,7 @@ def overlay_options(line):
     """{lowerdir, upperdir, workdir} of an overlay MountLine, octal escapes undone."""
     options = {}
     for option in line.super_options.split(","):
-        key, _, value = option.partition("=")
+        key, _sep, value = option.partition("=")
         if key in ("lowerdir", "upperdir", "workdir"):
             options[key] = _unescape(value)
     return options
@@ -152,7 +153,7 @@ def overlay_options(line):
 
 def umount_under(under):
     """Unmount everything on or under a directory, mounts nothing sits on first; returns what is left."""
-    for _ in range(20):
+    for _attempt in range(20):
         lines = mount_table(under)
         if not lines:
             return []
