@@ -33,7 +33,10 @@ def persistence_lock(root, timeout):
     try:
         if not os.path.isdir(run_dir):
             os.makedirs(run_dir, 0o755)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.path.islink(run_dir):
+            raise PersistenceError('%s is a symbolic link; refusing to put the lock through it' % run_dir)
+        # O_NOFOLLOW: a symlink planted as the lock file is refused, never followed.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise PersistenceError('cannot open the lock %s: %s' % (lock_path, exc))
     try:

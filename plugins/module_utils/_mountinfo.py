@@ -29,9 +29,10 @@ class Mount:
     """One line of mountinfo."""
 
     __slots__ = ('mount_id', 'parent_id', 'major', 'minor', 'root', 'target', 'options',
-                 'fstype', 'source', 'super_options')
+                 'fstype', 'source', 'super_options', 'propagation')
 
-    def __init__(self, mount_id, parent_id, major, minor, root, target, options, fstype, source, super_options):
+    def __init__(self, mount_id, parent_id, major, minor, root, target, options, fstype, source, super_options,
+                 propagation=None):
         self.mount_id = mount_id
         self.parent_id = parent_id
         self.major = major
@@ -41,7 +42,11 @@ class Mount:
         self.options = options
         self.fstype = fstype
         self.source = source
+        # Split on ',' as the kernel prints them; values stay escaped (the kernel escapes ',' inside them),
+        # so a consumer unescapes each value it reads.
         self.super_options = super_options
+        # The optional fields: shared:N, master:N, propagate_from:N, unbindable; empty for a private mount.
+        self.propagation = propagation or []
 
     @property
     def devno(self):
@@ -65,7 +70,8 @@ def parse_mountinfo_line(line):
         mount_id=int(fields[0]), parent_id=int(fields[1]), major=int(major), minor=int(minor),
         root=unescape(fields[3]), target=unescape(fields[4]), options=fields[5].split(','),
         fstype=fields[sep + 1], source=unescape(fields[sep + 2]),
-        super_options=fields[sep + 3].split(',') if len(fields) > sep + 3 else [])
+        super_options=fields[sep + 3].split(',') if len(fields) > sep + 3 else [],
+        propagation=fields[6:sep])
 
 
 def read_mounts(path=MOUNTINFO):

@@ -15,16 +15,16 @@ version_added: 0.1.0
 description:
   - Writes, removes, or acts on the Lightwhale magic header, the 27 bytes C(lightwhale-please-format-me) at byte 0
     of a whole disk, which asks the host to turn the disk into persistent storage at its next boot.
-  - With O(state=partitioned) it lays out every disk that carries the header (boot steps 2 to 4): a GPT with
+  - With O(state=partitioned) it lays out every disk that carries the header (boot steps 2 to 4) - a GPT with
     partition 1 C(lightwhale-swap) (Linux swap) and partition 2 C(lightwhale-data) (Linux filesystem) filling the
-    rest, aligned to 1 MiB, then wipes the header so the disk is never laid out again.
+    rest, aligned to 1 MiB - then wipes the header so the disk is never laid out again.
   - Nothing is ever written to a disk that does not carry the header, except by O(state=present), which only
     marks blank disks unless O(force=true).
   - Works without udev. Partition tables are read from the disks themselves; after partitioning the kernel is told
     with C(partx) and the module waits for the partition nodes.
   - Always returns what it saw, in RV(disks), RV(magic_disks), RV(magic_partitions) and RV(skipped_disks).
 author:
-  - lightwhale.persistence developers
+  - lightwhale.persistence developers (!UNKNOWN)
 requirements:
   - util-linux (C(wipefs), C(partx), C(sfdisk))
   - Root privileges.

@@ -32,6 +32,29 @@ def test_second_holder_waits_then_times_out(tmp_path):
         pass
 
 
+def test_planted_symlink_is_not_followed(tmp_path):
+    victim = tmp_path / 'victim'
+    victim.write_text(u'keep')
+    (tmp_path / 'run' / 'lightwhale').mkdir(parents=True)
+    (tmp_path / 'run' / 'lightwhale' / 'persistence.lock').symlink_to(victim)
+    with pytest.raises(PersistenceError):
+        with persistence_lock(str(tmp_path), 1):
+            pass
+    assert victim.read_text() == u'keep'
+
+
+def test_symlinked_run_dir_is_refused(tmp_path):
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (tmp_path / 'run').mkdir()
+    (tmp_path / 'run' / 'lightwhale').symlink_to(elsewhere)
+    with pytest.raises(PersistenceError) as err:
+        with persistence_lock(str(tmp_path), 1):
+            pass
+    assert 'symbolic link' in err.value.message
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_missing_root_is_an_error(tmp_path):
     with pytest.raises(PersistenceError) as err:
         with persistence_lock(str(tmp_path / 'absent'), 1):

@@ -33,6 +33,8 @@ def test_parse_mountinfo_fields(tmp_path):
     assert data.source == '/dev/sdb2'
     assert 'subvolid=256' in data.super_options
     assert mounts[4].options == ['rw']
+    assert mounts[4].propagation == ['master:3']
+    assert mounts[1].propagation == []
     assert mounts[5].root == '/srv/my dir'
     assert mounts[0].to_dict()['mount_id'] == 22
 
