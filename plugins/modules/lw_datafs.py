@@ -26,13 +26,13 @@ description:
     C(<root>/mnt/lightwhale-data/lightwhale-state). Idempotent by what the kernel says is mounted
     (C(/proc/self/mountinfo) and C(/sys/fs/btrfs)), never by option strings. A RAID1 member missing: mounted with
     C(degraded), RV(mode=degraded) and a warning naming it."
-  - A data filesystem that is found but cannot be used (damaged superblock, mount refused, two filesystems with the
+  - "A data filesystem that is found but cannot be used (damaged superblock, mount refused, two filesystems with the
     label) is never replaced silently: with O(state=mounted) the module mounts the tmpfs so the host still boots,
-    returns RV(mode=volatile) and the reason in RV(failure), and fails.
+    returns RV(mode=volatile) and the reason in RV(failure), and fails."
   - Real runs hold the lock C(<root>/run/lightwhale/persistence.lock) from the first probe to the last write, so two
     runs at once never both format.
 author:
-  - lightwhale.persistence developers
+  - lightwhale.persistence developers (!UNKNOWN)
 requirements:
   - util-linux (C(wipefs), C(partx), C(sfdisk), C(mount), C(umount), C(mkswap), C(swapon), C(swapoff))
   - btrfs-progs (C(mkfs.btrfs), C(btrfs))
@@ -454,7 +454,7 @@ def warn_about(module, result):
         if result[kind] and ',' in result[kind]:
             module.warn('the data filesystem holds chunks of several %s profiles (%s), for example after a degraded '
                         'mount: once every member is back, run btrfs balance with convert filters' % (
-                            kind.split('_')[0], result[kind]))
+                            kind.split('_', 1)[0], result[kind]))
 
 
 def fallback(module, ctx, error, record):
@@ -481,10 +481,11 @@ def fallback(module, ctx, error, record):
     fs = seen.decision.fs if seen is not None else None
     if fs is not None and not fs.new and _datafs.is_subvolume_mount(data, _layout.SUBVOL_DATA, fs.uuid, members):
         mode = 'degraded' if missing_of(fs) else 'persistent'
-    if mode == 'volatile':
-        how = ('%s a tmpfs at %s so the host boots (volatile mode)' % (
+    if mode == 'volatile' and planned.plan:
+        how = '%s a tmpfs at %s so the host boots (volatile mode)' % (
             'would mount' if module.check_mode else 'mounted', ctx.targets.data)
-               if planned.plan else 'the host stays in volatile mode (%s)' % _datafs.describe_mount(data, members))
+    elif mode == 'volatile':
+        how = 'the host stays in volatile mode (%s)' % _datafs.describe_mount(data, members)
     else:
         how = 'the data filesystem stays mounted (%s mode)' % mode
     result = dict(

@@ -104,7 +104,7 @@ def fs_df(mountpoint):
     out = run(["btrfs", "filesystem", "df", mountpoint]).stdout
     profiles = {}
     for line in out.splitlines():
-        kind, _, rest = line.partition(",")
+        kind, _sep, rest = line.partition(",")
         profiles.setdefault(kind.strip(), set()).add(rest.split(":")[0].strip().lower())
     return profiles
 
@@ -281,7 +281,7 @@ def test_interrupted_creation_converges(datafs, magic_disks, paths, point):
     if point in ("after:mount-top", "after:subvolume@1", "after:subvolume@2", "after:subvolume@3"):
         # The killed run left its temporary top-level mount in this namespace: undone first.
         assert "undo what an interrupted creation left" in res["actions"][0], res["actions"]
-    assert not [m for m in mounts_under(paths["run"])], "a temporary mount survived"
+    assert not mounts_under(paths["run"]), "a temporary mount survived"
     ok(datafs(disks), changed=False)
 
 

@@ -21,9 +21,16 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils._errors imp
 # The primary superblocks (4096 bytes at 64 KiB) of 'mkfs.btrfs -L lightwhale-data -d single -m dup' on one
 # image, and of the second of two images after 'mkfs.btrfs -d raid1 -m raid1' (no label), btrfs-progs 6.2.
 SINGLE = zlib.decompress(base64.b64decode(
-    'eNpjbT4awIAH3LXPbokS95w8a1rDItX3Lk8YGBjB4oxQ+Xgnj6C04HhfNpiGA5cgUg4BjNhNPCAEkWcCUzB9cMUCIDkoBrIbkdTAADOUdmRGEmREt4ChgRVuIAzjBcu25ix7+NkhY8c003cdt1fkoHs9JzM9o6Q8IzEnVTclsSSRYRSMMABNYsA8AEvbDWCSCU2FEgqfEZz0mIA0IolC9KMnOIT8Bazy9LBgFIyCUTAKRsEoGAWooAFSa7Ki1bII/kVUvgOa+gNofAc09WhNY0Zy3QltgsObzdCmOBta7c+Gy50O6Ppp5E6GQJTmPKyJDuc3BKDyHdDUO6DLC2LvCRxgpNCdkPBhgdsDcSec3xCIykd3J0MAmjyt3DkKRgGJAACxP22M'))
+    'eNpjbT4awIAH3LXPbokS95w8a1rDItX3Lk8YGBjB4oxQ+Xgnj6C04HhfNpiGA5cgUg4BjNhNPCAEkWcCUzB9cMUCIDkoBrIbkdTA'
+    'ADOUdmRGEmREt4ChgRVuIAzjBcu25ix7+NkhY8c003cdt1fkoHs9JzM9o6Q8IzEnVTclsSSRYRSMMABNYsA8AEvbDWCSCU2FEgqf'
+    'EZz0mIA0IolC9KMnOIT8Bazy9LBgFIyCUTAKRsEoGAWooAFSa7Ki1bII/kVUvgOa+gNofAc09WhNY0Zy3QltgsObzdCmOBta7c+G'
+    'y50O6Ppp5E6GQJTmPKyJDuc3BKDyHdDUO6DLC2LvCRxgpNCdkPBhgdsDcSec3xCIykd3J0MAmjyt3DkKRgGJAACxP22M'))
 RAID1_DEVID2 = zlib.decompress(base64.b64decode(
-    'eNrj59Cfz4AH/Nl/7VVam0fLXpe+U/IHfiUxMDCCxRmh8vFOHkFpwfG+bDANBy5BpBwCGLGb2KAKkWcCUzB9TDBpAZAcFAPZjUhqYIAZSjsyIwnCDWA4IAS1iA1uIAzjBQ/cWCL12l1VZ1cErmN08JfH9PooGNEAmqCfMDDA0nYDWtKDCAuh8BnBSY8JSCMyBES/79JP109s9vo/uXG5pGDa5W0IcwSwJkh6WDAKRsEoGAWjYBSMArSW6wVwrcqKVssi+BdR+Q5o6g+g8R3Q1KM1jZnIdSe0CQ5vNkOb4ohm9AU0eXR3oeunkTsZAlGa87BWCZzfEIDKd0BT74AuL4jSNYH3BA4woomTCiDhwwK3B+JOOL8hEJWP7k6GADR5dHdCwxPqTqbRnDYK6AUAtFBaEg=='))
+    'eNrj59Cfz4AH/Nl/7VVam0fLXpe+U/IHfiUxMDCCxRmh8vFOHkFpwfG+bDANBy5BpBwCGLGb2KAKkWcCUzB9TDBpAZAcFAPZjUhq'
+    'YIAZSjsyIwnCDWA4IAS1iA1uIAzjBQ/cWCL12l1VZ1cErmN08JfH9PooGNEAmqCfMDDA0nYDWtKDCAuh8BnBSY8JSCMyBES/79JP'
+    '109s9vo/uXG5pGDa5W0IcwSwJkh6WDAKRsEoGAWjYBSMArSW6wVwrcqKVssi+BdR+Q5o6g+g8R3Q1KM1jZnIdSe0CQ5vNkOb4ohm'
+    '9AU0eXR3oeunkTsZAlGa87BWCZzfEIDKd0BT74AuL4jSNYH3BA4woomTCiDhwwK3B+JOOL8hEJWP7k6GADR5dHdCwxPqTqbRnDYK'
+    '6AUAtFBaEg=='))
 
 DF_RAID1 = '''Data, RAID1: total=67108864, used=0
 System, RAID1: total=8388608, used=16384
