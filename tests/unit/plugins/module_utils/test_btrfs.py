@@ -13,7 +13,7 @@ import uuid
 import zlib
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import ProbeError
@@ -142,7 +142,9 @@ def _superblock(fsid, label, devid, num_devices, csum_type=0):
     return bytes(data), encoded.decode('utf-8', 'replace')
 
 
-@given(st.uuids(), st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00'),
+# The CRC is pure Python; under coverage tracing one example can take longer than the default deadline.
+@settings(deadline=None)
+@given(st.uuids(), st.text(alphabet=st.sampled_from(list(u'abcdefghijklmnopqrstuvwxyz0123456789-_ .\u00e4\u03bb\u6f22')),
                            max_size=60),
        st.integers(min_value=1, max_value=2 ** 64 - 1), st.integers(min_value=0, max_value=2 ** 64 - 1),
        st.sampled_from([0, 2, 3]))
@@ -160,6 +162,7 @@ def test_xxhash_superblocks_are_not_judged():
     assert sb.csum_ok is None and sb.valid
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=600), st.sampled_from([bytes(4096), SINGLE]))
 def test_superblock_parser_never_raises_on_content(head, base):
     # Every field parsed lies in the first 555 bytes: random heads over a zero and a real superblock.
