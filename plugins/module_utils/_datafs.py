@@ -341,8 +341,10 @@ def describe_mount(mount, members):
 def mount_result(mount, members):
     if mount is None:
         return None
+    options = list(mount.options)
+    options.extend(option for option in mount.super_options if option not in options)
     return dict(target=mount.target, source=mount.source, fstype=mount.fstype, root=mount.root,
-                uuid=fsid_of(mount, members), options=mount.options + mount.super_options)
+                uuid=fsid_of(mount, members), options=options)
 
 
 def leftovers(targets, mounts):
