@@ -142,9 +142,12 @@ def usage(device, mounts, swaps):
     names = [device.name] + kernel_partitions(device.name)
     devnos = dict((devno_of(name), name) for name in names)
     reasons = []
+    sources = dict(('/dev/' + name, name) for name in names)
     for mount in mounts:
-        if mount.devno in devnos:
-            reasons.append('/dev/%s is mounted at %s' % (devnos[mount.devno], mount.target))
+        # btrfs shows an anonymous device number in mountinfo: match its source path too.
+        name = devnos.get(mount.devno) or sources.get(mount.source)
+        if name:
+            reasons.append('/dev/%s is mounted at %s' % (name, mount.target))
     for area in swaps:
         if os.path.basename(area) in names:
             reasons.append('%s is an active swap area' % area)
@@ -258,16 +261,18 @@ def _kernel_matches(name, partitions):
     return kernel_geometry(name) == expected and all(partition_node_ready(part['device']) for part in partitions)
 
 
-def sync_partitions(runner, path, nodes, timeout):
+def sync_partitions(runner, path, nodes, timeout, partitions=None):
     """Make the kernel's partitions of disk C(path) match the table on the disk, and wait for the nodes.
 
     No udev here: partx tells the kernel. Existing nodes are not enough: after a new table, the kernel may
     still hold the old partitions under the same names with other bounds, so the geometry is compared with
     the table, and partitions that moved are deleted and added again (C(partx --update) leaves moved ones
-    out and still exits 0). C(nodes) must all be ready afterwards. Returns the table's partitions.
+    out and still exits 0). C(nodes) must all be ready afterwards. C(partitions), when the caller has just read
+    the table, saves reading it again. Returns the table's partitions.
     """
     name = os.path.basename(path)
-    partitions = partition_table(runner, path)['partitions']
+    if partitions is None:
+        partitions = partition_table(runner, path)['partitions']
     missing = [node for node in nodes if node not in [part['device'] for part in partitions]]
     if missing:
         raise ProbeError('%s: the partition table on the disk has no %s' % (path, ', '.join(missing)), device=path)

@@ -130,7 +130,7 @@ def survey(runner, disks, timeout):
         found.probed.append(whole)
         nodes = [part['device'] for part in disk.partitions]
         if nodes and not disk.usage:
-            _blockdev.sync_partitions(runner, disk.path, nodes, timeout)
+            _blockdev.sync_partitions(runner, disk.path, nodes, timeout, disk.partitions)
         for part in disk.partitions:
             node = part['device']
             if not _blockdev.partition_node_ready(node):

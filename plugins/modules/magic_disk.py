@@ -349,7 +349,7 @@ def sync_magic_partitions(runner, disks, timeout):
         named = _partitioning.magic_partitions(disk.table)
         nodes = [part['device'] for part in named['swap'] + named['data']]
         if nodes:
-            _blockdev.sync_partitions(runner, disk.path, nodes, timeout)
+            _blockdev.sync_partitions(runner, disk.path, nodes, timeout, disk.partitions)
 
 
 def main():
