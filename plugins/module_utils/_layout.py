@@ -35,6 +35,10 @@ OVERLAY_LOWER_BASE = '/run/lightwhale/overlay/lower'
 OVERLAY_UPPER_BASE = '/mnt/lightwhale-data/lightwhale-state/overlay/upper'
 OVERLAY_WORK_BASE = '/mnt/lightwhale-data/lightwhale-state/overlay/work'
 
+# Docker's data root (on the data filesystem, not under the /var overlay) and the file that names it.
+DOCKER_DATA_ROOT = '/mnt/lightwhale-data/lightwhale-state/docker'
+DOCKER_CONFIG = '/etc/docker/daemon.json'
+
 KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -1,0 +1,180 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: docker_data_root
+short_description: Put Docker's data root on the Lightwhale data filesystem (merged into daemon.json)
+version_added: 0.1.0
+description:
+  - Sets C(data-root) in Docker's C(daemon.json) to O(data_root) and creates that directory, so images, containers,
+    volumes and network state live on the data filesystem, not under the C(/var) overlay.
+  - The file is merged, never replaced wholesale - every other key and the order of keys are kept. It is rewritten
+    (atomically, through a temporary file and a rename, keeping its owner and mode) only when C(data-root) differs;
+    a new file is root-owned 0644. Run it after the C(/etc) overlay is mounted, so the file lands in the overlay's
+    upper layer and survives a reboot.
+  - A C(daemon.json) that is not a JSON object (invalid JSON, not UTF-8, a list...) is an error and is left alone.
+  - The data root directory is created root-owned with mode 0710, as dockerd makes it. An existing one is left as
+    it is (dockerd with C(userns-remap) changes its group). Its parent must exist - it is the state directory on
+    the mounted data filesystem - otherwise nothing is written.
+  - No symbolic link is followed to the file or the directories; one found there is an error.
+author:
+  - lightwhale.persistence developers (!UNKNOWN)
+requirements:
+  - Root privileges.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the file and the directories only; reports the same RV(actions) and C(changed) a real run would.
+  diff_mode:
+    support: full
+    details: Shows C(daemon.json) before and after.
+  platform:
+    platforms: posix
+options:
+  root:
+    description:
+      - The root directory the other paths are taken under, for a sandbox or an image.
+      - Real runs take the lock C(<root>/run/lightwhale/persistence.lock).
+    type: path
+    default: /
+  data_root:
+    description:
+      - Docker's data root as seen inside O(root); this is the value written into the file.
+    type: path
+    default: /mnt/lightwhale-data/lightwhale-state/docker
+  config:
+    description:
+      - Docker's daemon configuration file, as seen inside O(root). Missing directories above it are created
+        root-owned 0755.
+    type: path
+    default: /etc/docker/daemon.json
+  timeout:
+    description:
+      - Seconds to wait for the lock held by another run.
+    type: int
+    default: 30
+notes:
+  - dockerd reads C(daemon.json) when it starts; restart it to apply a change. At boot the module runs before dockerd.
+  - When the file is rewritten its JSON is re-indented (two spaces); the values are kept exactly.
+seealso:
+  - module: lightwhale.persistence.lw_overlay
+  - name: Docker daemon configuration file
+    description: The keys of daemon.json, data-root among them.
+    link: https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file
+'''
+
+EXAMPLES = r'''
+- name: Docker's data root on the data filesystem (after the /etc overlay is mounted)
+  lightwhale.persistence.docker_data_root:
+
+- name: In a sandbox root
+  lightwhale.persistence.docker_data_root:
+    root: /srv/sandbox
+  register: docker
+
+- name: Say what changed
+  ansible.builtin.debug:
+    msg: "data-root was {{ docker.previous_data_root }}, now {{ docker.data_root }}"
+'''
+
+RETURN = r'''
+data_root:
+  description: The data root written in the file (as seen inside O(root)).
+  returned: always
+  type: str
+  sample: /mnt/lightwhale-data/lightwhale-state/docker
+previous_data_root:
+  description: The value of C(data-root) found in the file before the run; null when the file or the key was missing.
+  returned: always
+  type: raw
+  sample: /var/lib/docker
+config:
+  description: The configuration file's path on the host (under O(root)).
+  returned: always
+  type: str
+  sample: /etc/docker/daemon.json
+directory:
+  description: The data root directory's path on the host (under O(root)).
+  returned: always
+  type: str
+  sample: /mnt/lightwhale-data/lightwhale-state/docker
+actions:
+  description: What was done, or would be in check mode, one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/docker/daemon.json: add data-root = /mnt/lightwhale-data/lightwhale-state/docker (2 other key(s) kept)"]
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _docker
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+
+
+def run(module, root, config, data_root):
+    found = _docker.plan(root, config, data_root)
+    for warning in found.warnings:
+        module.warn(warning)
+    if found.plan and not module.check_mode:
+        found.plan.apply()
+        # Read back what was written: the file must now name the data root, the directory must be there.
+        after = _docker.plan(root, config, data_root)
+        if after.plan:
+            raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
+    result = dict(changed=bool(found.plan), actions=found.plan.describe(), data_root=data_root,
+                  previous_data_root=found.previous, config=found.config_path, directory=found.data_dir)
+    if module._diff and found.plan:
+        result['diff'] = dict(before=found.before, after=found.after, before_header=found.config_path,
+                              after_header=found.config_path)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type='path', default='/'),
+            data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
+            config=dict(type='path', default=_layout.DOCKER_CONFIG),
+            timeout=dict(type='int', default=30),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['timeout'] < 0:
+        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
+    error = None
+    try:
+        data_root = _docker.check_path('data_root', params['data_root'])
+        config = _docker.check_path('config', params['config'])
+        root = params['root']
+        if module.check_mode:
+            if not os.path.isdir(root):
+                raise PersistenceError('root %s does not exist or is not a directory' % root)
+            result = run(module, root, config, data_root)
+        else:
+            with persistence_lock(root, params['timeout']):
+                result = run(module, root, config, data_root)
+    except PersistenceError as exc:
+        error = exc
+    if error:
+        # Outside the except block: an expected refusal is a message, not a traceback.
+        module.fail_json(msg=error.message, **error.result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
