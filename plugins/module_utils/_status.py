@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The status file <root>/run/lightwhale/persistence.json and the one summary line an operator reads on the console.
+
+build() makes the document from what the boot found (pure), summary() the line. The file is rewritten only when
+something other than its C(time) differs, so C(time) says since when the host has been in the state it describes,
+and a run that finds the same state writes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import re
+import time
+from collections import OrderedDict
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+
+VERSION = 1
+MODES = ('persistent', 'degraded', 'volatile')
+PREFIX = 'lightwhale-persistence: '
+FILE_MODE = 0o644
+# The keys a reader can rely on, in the order they are written.
+KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
+        'metadata_profile', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root', 'warnings')
+
+_SPACE = re.compile(r'\s+')
+
+
+def one_line(text):
+    """C(text) with every run of white space (newlines included) made one space."""
+    return _SPACE.sub(' ', text or '').strip()
+
+
+def mounted_overlays(mounts, root, paths):
+    """The C(paths) (inside C(root)) whose visible mount is an overlay, from parsed mountinfo."""
+    real = os.path.realpath(root)
+    found = []
+    for path in paths:
+        target = os.path.join(real, path.strip('/')).rstrip('/') or '/'
+        top = None
+        for mount in mounts:
+            if mount.target == target:
+                top = mount
+        if top is not None and top.fstype == 'overlay':
+            found.append(path)
+    return found
+
+
+def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), data_profile=None, metadata_profile=None,
+          created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=()):
+    """The status document without its time (see stamp())."""
+    status = OrderedDict()
+    status['version'] = VERSION
+    status['time'] = None
+    status['mode'] = mode
+    status['ok'] = not failure and not overlays_missing
+    status['failure'] = one_line(failure) or None
+    status['summary'] = None
+    status['label'] = label if mode != 'volatile' else None
+    status['uuid'] = uuid if mode != 'volatile' else None
+    status['devices'] = list(devices) if mode != 'volatile' else []
+    status['missing'] = list(missing) if mode != 'volatile' else []
+    status['data_profile'] = data_profile if mode != 'volatile' else None
+    status['metadata_profile'] = metadata_profile if mode != 'volatile' else None
+    status['created'] = bool(created)
+    status['swap_devices'] = list(swap_devices)
+    status['overlays'] = list(overlays)
+    status['overlays_missing'] = list(overlays_missing)
+    status['docker_data_root'] = docker_data_root
+    status['warnings'] = []
+    for warning in warnings:
+        # Several runs of one module in a boot may warn alike: each warning once, in order.
+        line = one_line(warning)
+        if line and line not in status['warnings']:
+            status['warnings'].append(line)
+    status['summary'] = summary(status)
+    return status
+
+
+def summary(status):
+    """The one line: mode and layout, swap, overlays, Docker's data root, warnings; the failure first when there is one."""
+    mode = status['mode']
+    if mode == 'volatile':
+        what = 'volatile (tmpfs: nothing written survives a reboot)'
+    else:
+        what = '%s %s/%s on %s' % ('persistent' if mode == 'persistent' else 'DEGRADED',
+                                   status['data_profile'] or '?', status['metadata_profile'] or '?',
+                                   ','.join(status['devices']) or '?')
+        if status['missing']:
+            what += ', MISSING %s' % ', '.join(status['missing'])
+        if status['created']:
+            what += ' (created at this boot)'
+    parts = [what]
+    if status['failure']:
+        parts.insert(0, 'FAILED: %s' % status['failure'])
+    parts.append('swap %s' % (','.join(status['swap_devices']) or 'off'))
+    overlays = 'overlays %s' % (' '.join(status['overlays']) or 'none')
+    if status['overlays_missing']:
+        overlays += ' (NOT mounted: %s)' % ' '.join(status['overlays_missing'])
+    parts.append(overlays)
+    parts.append('docker data-root %s' % (status['docker_data_root'] or 'not set'))
+    if status['warnings']:
+        parts.append('%d warning(s) in %s' % (len(status['warnings']), _layout.STATUS_FILE))
+    return PREFIX + '; '.join(parts)
+
+
+def created_earlier(old, new):
+    """Whether an earlier run of this boot created the filesystem that C(new) describes (C(created) is per boot:
+    the file lives under /run, which a reboot empties)."""
+    return (old is not None and old.get('created') is True and not new['created'] and new['uuid'] is not None
+            and old.get('uuid') == new['uuid'])
+
+
+def stamp(status, now=None):
+    """A copy of C(status) with its time set (UTC, ISO 8601, whole seconds)."""
+    stamped = OrderedDict(status)
+    stamped['time'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))
+    return stamped
+
+
+def render(status):
+    return json.dumps(status, indent=2, separators=(',', ': ')) + '\n'
+
+
+def parse(data):
+    """A status document read back (bytes), or None when it is not one (then it is simply rewritten)."""
+    try:
+        status = json.loads(data.decode('utf-8'), object_pairs_hook=OrderedDict)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def same(old, new):
+    """Whether two documents say the same, their times aside."""
+    if old is None:
+        return False
+    return (dict((key, value) for key, value in old.items() if key != 'time')
+            == dict((key, value) for key, value in new.items() if key != 'time'))

@@ -1,0 +1,245 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: lw_status
+short_description: Write the Lightwhale persistence status file and the one-line summary
+version_added: 0.1.0
+description:
+  - Writes C(<root>/run/lightwhale/persistence.json), which says what mode the host is in (V(persistent),
+    V(degraded), V(volatile)), on which devices and profiles, which overlays are mounted, where Docker's data root
+    is, the warnings of the boot and why it failed, if it did. Returns the same document and the one summary line
+    an operator reads on the console.
+  - The last step of the role M(lightwhale.persistence.boot), which passes what the earlier steps returned. The
+    overlays are not taken on trust - a real run reports as mounted only the paths where C(/proc/self/mountinfo)
+    shows an overlay, and lists the others in C(overlays_missing).
+  - The file is replaced atomically and only when something other than its C(time) differs, so a run that finds
+    the host in the same state writes nothing and reports C(changed=false); C(time) then says since when the host
+    has been in this state.
+author:
+  - lightwhale.persistence developers (!UNKNOWN)
+requirements:
+  - Root privileges (the file is written under C(/run/lightwhale)).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Writes nothing; returns the document a real run would write, with the overlays in O(overlays) taken as
+      mounted (the prediction of the steps before it).
+  diff_mode:
+    support: full
+    details: Shows the status file before and after.
+  platform:
+    platforms: posix
+options:
+  root:
+    description:
+      - The root directory, for a sandbox. The file is C(<root>/run/lightwhale/persistence.json).
+    type: path
+    default: /
+  mode:
+    description:
+      - The mode the host is in, as M(lightwhale.persistence.lw_datafs) returned it.
+    type: str
+    required: true
+    choices: [persistent, degraded, volatile]
+  failure:
+    description:
+      - Why the host is not in the state its disks call for, for example a data filesystem that could not be
+        mounted. Omitted or empty when the boot went as it should.
+    type: str
+  label:
+    description: The data filesystem's label.
+    type: str
+  uuid:
+    description: The data filesystem's UUID.
+    type: str
+  devices:
+    description: The data filesystem's member devices present.
+    type: list
+    elements: str
+    default: []
+  missing:
+    description: Members missing (a degraded RAID1), as M(lightwhale.persistence.lw_datafs) names them.
+    type: list
+    elements: str
+    default: []
+  data_profile:
+    description: The data block-group profile.
+    type: str
+  metadata_profile:
+    description: The metadata block-group profile.
+    type: str
+  created:
+    description:
+      - Whether this run created the data filesystem.
+      - Once a status file under C(/run) (which a reboot empties) says this boot created the filesystem with this
+        UUID, later runs keep saying so, so that running the boot again changes nothing.
+    type: bool
+    default: false
+  swap_devices:
+    description: The swap areas active.
+    type: list
+    elements: str
+    default: []
+  overlays:
+    description:
+      - The directories that should have an overlay, as absolute paths inside O(root).
+    type: list
+    elements: path
+    default: [/etc, /var, /home]
+  docker_data_root:
+    description: Docker's data root as configured, as seen inside O(root); omitted when Docker is not configured.
+    type: str
+  warnings:
+    description: Warnings of the boot's steps, one line each.
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: lightwhale.persistence.lw_datafs
+  - module: lightwhale.persistence.lw_overlay
+  - name: Lightwhale persistence boot sequence
+    description: The status file's format and the summary line.
+    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+'''
+
+EXAMPLES = r'''
+- name: Record a persistent RAID1 host
+  lightwhale.persistence.lw_status:
+    mode: persistent
+    label: lightwhale-data
+    devices: [/dev/sdb2, /dev/sdc2]
+    data_profile: raid1
+    metadata_profile: raid1
+    swap_devices: [/dev/sdb1, /dev/sdc1]
+    docker_data_root: /mnt/lightwhale-data/lightwhale-state/docker
+  register: status
+
+- name: The line for the console
+  ansible.builtin.debug:
+    msg: "{{ status.summary }}"
+'''
+
+RETURN = r'''
+summary:
+  description: The one line for the console (also in the file as C(summary)).
+  returned: always
+  type: str
+  sample: "lightwhale-persistence: persistent raid1/raid1 on /dev/sdb2,/dev/sdc2; swap /dev/sdb1,/dev/sdc1;
+    overlays /etc /var /home; docker data-root /mnt/lightwhale-data/lightwhale-state/docker"
+ok:
+  description: Whether the host is in the state its disks call for (no failure, every overlay mounted).
+  returned: always
+  type: bool
+status:
+  description: The document written (as it would be, in check mode); the format is described in the collection's
+    docs/boot-sequence.md.
+  returned: always
+  type: dict
+  sample: {version: 1, time: '2026-11-30T06:12:09Z', mode: persistent, ok: true, failure: null}
+path:
+  description: Where the file is, on the host (under O(root)).
+  returned: always
+  type: str
+  sample: /run/lightwhale/persistence.json
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+
+
+def run(module):
+    params = module.params
+    root = params['root']
+    if not os.path.isdir(root):
+        raise PersistenceError('root %s does not exist or is not a directory' % root)
+    wanted = []
+    for path in params['overlays']:
+        if not path.startswith('/'):
+            raise PersistenceError('overlay path %r is not an absolute path' % path)
+        wanted.append('/' + path.strip('/'))
+    if module.check_mode:
+        overlays = wanted
+    else:
+        overlays = _status.mounted_overlays(_mountinfo.read_mounts(), root, wanted)
+    arguments = dict(
+        mode=params['mode'], failure=params['failure'], label=params['label'], uuid=params['uuid'],
+        devices=params['devices'], missing=params['missing'], data_profile=params['data_profile'],
+        metadata_profile=params['metadata_profile'], created=params['created'], swap_devices=params['swap_devices'],
+        overlays=overlays, overlays_missing=[path for path in wanted if path not in overlays],
+        docker_data_root=params['docker_data_root'] or None, warnings=params['warnings'])
+    status = _status.build(**arguments)
+
+    path = _mount.under(root, _layout.STATUS_FILE)
+    run_dir = os.path.dirname(_layout.STATUS_FILE)
+    missing_dirs = _mount.missing_dirs(root, run_dir)
+    found = None if missing_dirs else _files.read_file(path)
+    old = _status.parse(found.data) if found is not None else None
+    if _status.created_earlier(old, status):
+        arguments['created'] = True
+        status = _status.build(**arguments)
+    changed = not _status.same(old, status)
+    if changed:
+        status = _status.stamp(status)
+        if not module.check_mode:
+            _mount.make_dirs(root, run_dir)
+            _files.write_file(path, _status.render(status).encode('utf-8'), _status.FILE_MODE)
+    else:
+        status = old
+    result = dict(changed=changed, status=status, summary=status['summary'], ok=status['ok'], path=path)
+    if module._diff and changed:
+        result['diff'] = dict(before=found.data.decode('utf-8', 'replace') if found is not None else '',
+                              after=_status.render(status), before_header=path, after_header=path)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type='path', default='/'),
+            mode=dict(type='str', required=True, choices=list(_status.MODES)),
+            failure=dict(type='str'),
+            label=dict(type='str'),
+            uuid=dict(type='str'),
+            devices=dict(type='list', elements='str', default=[]),
+            missing=dict(type='list', elements='str', default=[]),
+            data_profile=dict(type='str'),
+            metadata_profile=dict(type='str'),
+            created=dict(type='bool', default=False),
+            swap_devices=dict(type='list', elements='str', default=[]),
+            overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+            docker_data_root=dict(type='str'),
+            warnings=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    error = None
+    try:
+        result = run(module)
+    except PersistenceError as exc:
+        error = exc
+    if error:
+        # Outside the except block: an expected refusal is a message, not a traceback.
+        module.fail_json(msg=error.message, **error.result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

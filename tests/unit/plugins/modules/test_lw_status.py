@@ -1,0 +1,76 @@
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""lw_status on a temporary root: check mode writes nothing, a real run writes once, and what it reports.
+
+The boot as a whole (and the status file it leaves) is tested in tests/integration/test_boot.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.lightwhale.persistence.plugins.modules import lw_status
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason='writes a root-owned file')
+
+
+def _run(capsys, args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            lw_status.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_mode_writes_nothing_and_takes_the_overlays_as_predicted(capsys, tmp_path):
+    result = _run(capsys, dict(root=str(tmp_path), mode='volatile', _ansible_check_mode=True, _ansible_diff=True))
+    assert result['changed'] and result['ok']
+    assert result['status']['overlays'] == ['/etc', '/var', '/home']
+    assert result['summary'].startswith('lightwhale-persistence: volatile')
+    assert '"mode": "volatile"' in result['diff']['after'] and result['diff']['before'] == ''
+    assert os.listdir(str(tmp_path)) == []
+
+
+@ROOT_ONLY
+def test_a_real_run_writes_once_and_reports_overlays_the_kernel_does_not_show(capsys, tmp_path):
+    args = dict(root=str(tmp_path), mode='persistent', devices=['/dev/sdb2'], data_profile='single',
+                metadata_profile='dup', failure='', warnings=['w', 'w'])
+    first = _run(capsys, args)
+    assert first['changed'] and not first['ok']
+    assert first['status']['overlays'] == [] and first['status']['overlays_missing'] == ['/etc', '/var', '/home']
+    assert first['status']['warnings'] == ['w'] and first['status']['failure'] is None
+    path = tmp_path / 'run' / 'lightwhale' / 'persistence.json'
+    written = json.loads(path.read_text())
+    assert written == first['status'] and first['path'] == str(path)
+    assert oct(path.stat().st_mode & 0o777) == '0o644'
+    again = _run(capsys, args)
+    assert not again['changed'] and again['status'] == written
+
+
+@ROOT_ONLY
+def test_created_stays_true_for_the_rest_of_the_boot(capsys, tmp_path):
+    args = dict(root=str(tmp_path), mode='persistent', uuid='0b0c', overlays=[], created=True)
+    assert _run(capsys, args)['status']['created']
+    again = _run(capsys, dict(args, created=False))
+    assert not again['changed'] and again['status']['created']
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(mode='sleeping'), 'mode'),
+    (dict(mode='volatile', overlays=['etc']), "overlay path 'etc' is not an absolute path"),
+])
+def test_refusals(capsys, tmp_path, args, message):
+    result = _run(capsys, dict(args, root=str(tmp_path)))
+    assert result['failed'] and message in result['msg']
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_missing_root(capsys, tmp_path):
+    result = _run(capsys, dict(root=str(tmp_path / 'nowhere'), mode='volatile'))
+    assert result['failed'] and 'does not exist' in result['msg']
