@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Benchmark: the everyday boot - the data filesystem exists - as a real next boot: a fresh private mount namespace
+# with nothing mounted, a fresh tmpfs on <root>/run, swap off, the kernel knowing no partitions of the disks; then
+# `ansible-playbook lightwhale.persistence.boot` with the boot hook's environment (lightwhale-persistence-boot env).
+# Against it, a one-task local playbook (ansible.builtin.ping) run the same way on the same machine, and the ratio.
+# Prints figures; asserts nothing about time. Run as root from the repo root:
+#   bash tests/bench/bench_boot.sh [ROUNDS]        (default 7 rounds; median and min of each)
+# Measured (wall time of the ansible-playbook process, each in a namespace of its own):
+#   1. ping        a one-task playbook: ansible.builtin.ping
+#   2. everyday    the boot playbook on 2 loop disks (RAID1) holding the data filesystem
+#   3. wrapper     the same boot through the boot hook's wrapper (logging, summary line included)
+#   4. second run  the boot playbook again in the same namespace (nothing to do: an operator's re-run)
+# and, once, the modules the everyday path ran (from a result callback).
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib/env.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib/env.sh"
+ROUNDS=${1:-7}
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
+bash "$LW_ROOT/scripts/setup" >/dev/null 2>&1
+
+WRAPPER=$LW_ROOT/roles/boot_hook/files/lightwhale-persistence-boot
+CALLBACKS=$LW_ROOT/tests/integration/lwkit/callback_plugins
+WORK=$(mktemp -d /tmp/lwbench-XXXXXX)
+ROOT=$WORK/root
+LOOPS=()
+
+# What a power-off does to the disks: swap off (by /dev path: /proc/swaps shows areas of an ended namespace without
+# /dev), btrfs members and partitions forgotten by the kernel.
+power_off() {
+    local loop area
+    while read -r area _; do
+        for loop in "${LOOPS[@]}"; do
+            if [[ $(basename -- "$area") == "$(basename -- "$loop")"p* ]]; then
+                swapoff "/dev/$(basename -- "$area")" 2>/dev/null || true
+            fi
+        done
+    done < <(tail -n +2 /proc/swaps)
+    for loop in "${LOOPS[@]}"; do
+        for area in "$loop"p*; do
+            if [ -b "$area" ]; then btrfs device scan --forget "$area" >/dev/null 2>&1 || true; fi
+        done
+        partx -d "$loop" 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    local loop
+    power_off
+    for loop in "${LOOPS[@]}"; do
+        losetup -d "$loop" 2>/dev/null || true
+    done
+    rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$LW_VENV_OLD/bin/ansible-galaxy" collection build --force --output-path "$WORK" "$LW_ROOT" >/dev/null
+"$LW_VENV_OLD/bin/ansible-galaxy" collection install --force -p "$WORK/collections" \
+    "$WORK"/lightwhale-persistence-*.tar.gz >/dev/null 2>&1
+
+for i in 1 2; do
+    truncate -s 1G "$WORK/d$i.img"
+    LOOPS+=("$(losetup --find --show "$WORK/d$i.img")")
+    echo "lightwhale-please-format-me" | dd conv=notrunc of="${LOOPS[-1]}" status=none
+done
+mkdir -p "$ROOT"/{etc/ssh,var/lib,home/op/.ssh,run,mnt/lightwhale-data}
+echo "lightwhale" > "$ROOT/etc/hostname"
+echo "ssh-ed25519 AAAA op@fleet" > "$ROOT/home/op/.ssh/authorized_keys"
+cat > "$WORK/ping.yml" <<'EOF'
+- name: One task
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+EOF
+
+export LIGHTWHALE_PERSISTENCE_CONFIG=/nonexistent LIGHTWHALE_PERSISTENCE_ROOT=$ROOT \
+    LIGHTWHALE_PERSISTENCE_DEVICES="${LOOPS[*]}" LIGHTWHALE_PERSISTENCE_COLLECTIONS_PATH=$WORK/collections \
+    LIGHTWHALE_PERSISTENCE_ANSIBLE_PLAYBOOK=$LW_VENV_OLD/bin/ansible-playbook
+VARS="{\"lightwhale_persistence_root\": \"$ROOT\", \"lightwhale_persistence_devices\": [\"${LOOPS[0]}\", \"${LOOPS[1]}\"]}"
+
+# boot_once KIND: one boot in a fresh namespace; prints its wall time (seconds) on the last line.
+# KIND: ping | everyday | wrapper | second (everyday, then the same again: the time of the second run).
+boot_once() {
+    # shellcheck disable=SC2016 # the script is for the inner bash, which expands it
+    unshare --mount --propagation private env KIND="$1" VARS="$VARS" PB="$LW_VENV_OLD/bin/ansible-playbook" \
+        WRAPPER="$WRAPPER" PING="$WORK/ping.yml" bash -c '
+        set -e
+        mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
+        eval "$(sh "$WRAPPER" env)"
+        cd /
+        playbook() { "$PB" lightwhale.persistence.boot -e "$VARS"; }
+        if [ "$KIND" = second ]; then playbook > /dev/null; fi
+        start=$(date +%s.%N)
+        case $KIND in
+            ping) "$PB" "$PING" ;;
+            everyday | second) playbook ;;
+            wrapper) sh "$WRAPPER" start ;;
+        esac > /dev/null
+        end=$(date +%s.%N)
+        awk -v a="$start" -v b="$end" "BEGIN { printf \"%.3f\n\", b - a }"'
+    power_off
+}
+
+# stats LABEL KIND: ROUNDS boots; prints "LABEL median min" and leaves the median in $MEDIAN.
+stats() {
+    local label=$1 kind=$2 times=() out
+    for _ in $(seq 1 "$ROUNDS"); do
+        out=$(boot_once "$kind") || { echo "bench: $label failed:" >&2; echo "$out" | tail -20 >&2; exit 1; }
+        times+=("$(tail -n 1 <<< "$out")")
+    done
+    MEDIAN=$(printf '%s\n' "${times[@]}" | sort -g | awk -v n="$ROUNDS" '{ t[NR] = $1 } END { print t[int((n + 1) / 2)] }')
+    printf '%-52s median %6.3f s   min %6.3f s   (%d runs)\n' "$label" "$MEDIAN" \
+        "$(printf '%s\n' "${times[@]}" | sort -g | head -n 1)" "$ROUNDS"
+}
+
+echo "bench: first boot (lays out 2 magic disks, RAID1, overlays, Docker) ..."
+first=$(boot_once everyday)
+echo "bench: first boot took $(tail -n 1 <<< "$first") s"
+
+# The modules of the everyday path, counted from a result callback (one more everyday boot).
+# shellcheck disable=SC2016 # the script is for the inner bash, which expands it
+unshare --mount --propagation private env VARS="$VARS" PB="$LW_VENV_OLD/bin/ansible-playbook" WRAPPER="$WRAPPER" \
+    CALLBACKS="$CALLBACKS" RESULTS="$WORK/results.jsonl" bash -c '
+    mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
+    eval "$(sh "$WRAPPER" env)"
+    cd / && ANSIBLE_CALLBACK_PLUGINS=$CALLBACKS ANSIBLE_CALLBACKS_ENABLED=lwkit_results LWKIT_RESULTS_FILE=$RESULTS \
+        "$PB" lightwhale.persistence.boot -e "$VARS" > /dev/null'
+power_off
+modules=$("$LW_VENV_OLD/bin/python" - "$WORK/results.jsonl" <<'PY'
+import collections, json, sys
+runs = collections.Counter()
+for line in open(sys.argv[1]):
+    rec = json.loads(line)
+    if rec.get("event") in ("ok", "failed") and str(rec.get("action", "")).startswith("lightwhale.persistence."):
+        runs[rec["action"].rsplit(".", 1)[1]] += 1
+print("%d (%s)" % (sum(runs.values()), ", ".join("%s x%d" % item for item in runs.items())))
+PY
+)
+
+echo "bench: $ROUNDS rounds each, $(nproc) CPU(s), $("$LW_VENV_OLD/bin/ansible-playbook" --version | head -n 1)"
+stats "1. one-task playbook (ansible.builtin.ping)" ping
+PING=$MEDIAN
+stats "2. everyday boot (ansible-playbook ...boot)" everyday
+EVERYDAY=$MEDIAN
+stats "3. everyday boot through the wrapper" wrapper
+stats "4. the boot run again (nothing to do)" second
+echo "modules run on the everyday path: $modules"
+awk -v b="$EVERYDAY" -v p="$PING" 'BEGIN { printf "ratio everyday boot / ping (medians): %.2f\n", b / p }'
