@@ -269,3 +269,90 @@ def is_subvolume(path):
     except OSError:
         return False
     return info.st_ino == SUBVOLUME_INODE and os.path.isdir(path) and not os.path.islink(path)
+
+
+def kernel_label(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
+    """The label the kernel has for a mounted filesystem, or None when it is not mounted (any namespace)."""
+    try:
+        with open(os.path.join(sys_fs_btrfs, fsid, 'label')) as handle:
+            return handle.read().rstrip('\n')
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise ProbeError('cannot read the label of %s from %s: %s' % (fsid, sys_fs_btrfs, exc))
+
+
+def kernel_devices(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
+    """Kernel names of the devices present in a mounted filesystem, sorted; None when it is not mounted."""
+    devices = os.path.join(sys_fs_btrfs, fsid, 'devices')
+    try:
+        return sorted(os.listdir(devices))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise ProbeError('cannot list %s: %s' % (devices, exc))
+
+
+def kernel_devids(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
+    """Every device id of a mounted filesystem, present or missing, sorted; None when it is not mounted."""
+    devinfo = os.path.join(sys_fs_btrfs, fsid, 'devinfo')
+    try:
+        return sorted(int(devid) for devid in os.listdir(devinfo) if devid.isdigit())
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise ProbeError('cannot list %s: %s' % (devinfo, exc))
+
+
+_USAGE_LINE = re.compile(r'^\s{2,}([A-Za-z][A-Za-z ,()]*?):\s+(\S+)(?:\s+\((min|used): (\S+)\))?\s*$')
+
+
+def _usage_key(text):
+    return re.sub(r'[^a-z0-9]+', '_', text.lower()).strip('_')
+
+
+def _usage_value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text in ('yes', 'no'):
+        return text == 'yes'
+    return text
+
+
+def parse_filesystem_usage(text):
+    """The 'Overall' section of C(btrfs filesystem usage -b) -> {key: value}, keys in snake case.
+
+    For example C(device_size), C(device_allocated), C(device_missing), C(used), C(free_estimated) (with
+    C(free_estimated_min)), C(free_statfs_df), C(data_ratio), C(metadata_ratio), C(global_reserve) (with
+    C(global_reserve_used)), C(multiple_profiles). Lines a btrfs-progs version does not print are absent.
+    """
+    found = {}
+    section = False
+    for line in text.splitlines():
+        if line.startswith('Overall:'):
+            section = True
+            continue
+        if not section:
+            continue
+        if not line.strip():
+            if found:
+                break
+            continue
+        match = _USAGE_LINE.match(line)
+        if not match:
+            continue
+        key = _usage_key(match.group(1))
+        found[key] = _usage_value(match.group(2))
+        if match.group(3):
+            found['%s_%s' % (key, match.group(3))] = _usage_value(match.group(4))
+    if 'device_size' not in found:
+        raise ProbeError('cannot parse btrfs filesystem usage output: %r' % text[:200])
+    return found
+
+
+def filesystem_usage(runner, mountpoint):
+    _rc, out, _err = runner.run('btrfs', ['filesystem', 'usage', '-b', mountpoint], device=mountpoint)
+    return parse_filesystem_usage(out)

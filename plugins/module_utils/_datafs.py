@@ -118,8 +118,12 @@ class Survey:
                     data=[probed.path for probed in self.magic('data')])
 
 
-def survey(runner, disks, timeout):
-    """Probe every candidate disk and each partition in its table (read-only; partx tells the kernel of them)."""
+def survey(runner, disks, timeout, sync=True):
+    """Probe every candidate disk and each partition in its table (read-only; partx tells the kernel of them).
+
+    With C(sync=False) the kernel is not told of anything (a strictly read-only look, as persistence_info takes):
+    a partition the kernel does not know with the bounds of the table is noted and not probed.
+    """
     found = Survey(disks)
     for disk in disks:
         if disk.skipped:
@@ -129,14 +133,19 @@ def survey(runner, disks, timeout):
             whole.superblock = _btrfs.read_superblock(disk.path, disk.size)
         found.probed.append(whole)
         nodes = [part['device'] for part in disk.partitions]
-        if nodes and not disk.usage:
+        if nodes and not disk.usage and sync:
             _blockdev.sync_partitions(runner, disk.path, nodes, timeout, disk.partitions)
+        geometry = _blockdev.kernel_geometry(disk.device.name) if nodes and not sync else {}
         for part in disk.partitions:
             node = part['device']
+            if not sync and geometry.get(os.path.basename(node)) != (part['start'], part['size']):
+                found.notes.append('%s: partition %s is not known to the kernel with the bounds of the table on the '
+                                   'disk: not probed' % (disk.path, node))
+                continue
             if not _blockdev.partition_node_ready(node):
-                # Only possible on a disk in use, where partx is not run.
-                found.notes.append('%s: partition %s is not known to the kernel and the disk is in use: not probed'
-                                   % (disk.path, node))
+                # Only possible on a disk in use, where partx is not run (or without sync: no device node).
+                found.notes.append('%s: partition %s is not known to the kernel and %s: not probed' % (
+                    disk.path, node, 'the disk is in use' if sync else 'it has no device node'))
                 continue
             probed = Probed(node, disk, part, _blockdev.signatures(runner, node))
             if probed.role == 'data' or probed.signature('btrfs'):

@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The host's persistence state as facts, for persistence_info: read only, from the probes of the other core files.
+
+The mode comes from what the kernel says is mounted at <root>/mnt/lightwhale-data; a mounted data filesystem is
+described by the kernel (/sys/fs/btrfs) and btrfs-progs through its mount, one that is not mounted by its superblocks
+(the survey of _datafs). Nothing here writes, takes the lock, or tells the kernel anything (no partx).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import json
+import os
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _units
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+
+MODES = ('persistent', 'degraded', 'volatile', 'none-yet')
+BY_ID = '/dev/disk/by-id'
+SYS_CLASS_BLOCK = '/sys/class/block'
+WAITING = 'carries the magic header: laid out at the next boot'
+
+
+def data_mount_kind(mount, fsid, label):
+    """What is mounted at the data mount point: 'none', 'tmpfs', 'datafs' (subvolume @lightwhale-data of a btrfs
+    labelled lightwhale-data, C(fsid) and C(label) as the kernel has them) or 'other'."""
+    if mount is None:
+        return 'none'
+    if mount.fstype == 'tmpfs':
+        return 'tmpfs'
+    if (mount.fstype == 'btrfs' and fsid is not None and label == _layout.DATA_LABEL
+            and mount.root == '/' + _layout.SUBVOL_DATA):
+        return 'datafs'
+    return 'other'
+
+
+def mode_of(kind, missing):
+    """The mode: persistent or degraded on the data filesystem, volatile on the tmpfs, none-yet otherwise."""
+    if kind == 'datafs':
+        return 'degraded' if missing else 'persistent'
+    if kind == 'tmpfs':
+        return 'volatile'
+    return 'none-yet'
+
+
+def classify(disk):
+    """(empty, reasons): whether a candidate disk is empty - fit to be marked without force - and if not, why.
+
+    Empty means: not passed over by the scan, no magic header, not read-only, not in use (mounted, swap, holders,
+    an exclusive open refused), no signature, no partition (on the disk or known to the kernel), and zero bytes in
+    its first and last MiB (the checks of magic_disk state=present, from _magic).
+    """
+    if disk.skipped:
+        return False, [disk.skipped]
+    if disk.magic:
+        return False, [WAITING]
+    reasons = _magic.unfit(disk)
+    if reasons:
+        return False, reasons
+    found = _magic.contents(disk)
+    if found:
+        return False, ['holds ' + ', '.join(found)]
+    return True, []
+
+
+def by_id_links(directory=BY_ID, dev_dir='/dev'):
+    """{kernel name: [/dev/disk/by-id/... links to it]}; empty without udev (no such directory)."""
+    links = {}
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return links
+        raise PersistenceError('cannot list %s: %s' % (directory, exc))
+    for entry in entries:
+        path = os.path.join(directory, entry)
+        target = os.path.realpath(path)
+        if os.path.dirname(target) == dev_dir and target != path:
+            links.setdefault(os.path.basename(target), []).append(path)
+    return links
+
+
+def model_of(name, sys_class_block=SYS_CLASS_BLOCK):
+    """The disk's model as sysfs has it (SCSI, ATA, NVMe, virtio has none), or None."""
+    try:
+        with open(os.path.join(sys_class_block, name, 'device', 'model')) as handle:
+            return handle.read().strip() or None
+    except (IOError, OSError):
+        return None
+
+
+def disk_fact(disk, empty, reasons, ids, model):
+    """One candidate as reported: what magic_disk reports of it, and whether it is empty, and why not."""
+    fact = disk.to_result()
+    fact.update(empty=empty, reasons=reasons, ids=ids, model=model, name=disk.device.name)
+    return fact
+
+
+def empty_fact(fact):
+    """The short form of an empty disk that the enable role's selector reads."""
+    return dict((key, fact[key]) for key in ('device', 'given', 'name', 'size', 'ids', 'model'))
+
+
+def read_status(root):
+    """(document, problem): the status file <root>/run/lightwhale/persistence.json, or (None, None) when absent."""
+    path = os.path.join(root, _layout.STATUS_FILE.lstrip('/'))
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        return None, 'cannot read the status file %s: %s' % (path, exc)
+    try:
+        status = json.loads(data.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, 'the status file %s is not JSON: %s' % (path, exc)
+    if not isinstance(status, dict):
+        return None, 'the status file %s holds %s, not an object' % (path, type(status).__name__)
+    return status, None
+
+
+def overlay_facts(root, mounts, paths):
+    """(overlays, problems): each of C(paths) with its layers (default bases) and whether its overlay is mounted."""
+    clean, bases = _overlay.validate_options(paths, _layout.OVERLAY_LOWER_BASE, _layout.OVERLAY_UPPER_BASE,
+                                             _layout.OVERLAY_WORK_BASE)
+    facts, problems = [], []
+    for path in clean:
+        state = _overlay.inspect(mounts, _overlay.layers_for(root, path, bases))
+        facts.append(state.layers.to_result(state.overlay is not None))
+        problems.extend(state.problems)
+    return facts, problems
+
+
+def space_of(path):
+    """Size and free space of the filesystem at C(path), as statfs says (btrfs: usable space, after RAID1)."""
+    info = os.statvfs(path)
+    return dict(size=info.f_blocks * info.f_frsize, free=info.f_bavail * info.f_frsize)
+
+
+def kernel_filesystem(fsid, label, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
+    """A mounted data filesystem as the kernel describes it: members present and missing, device count."""
+    names = _btrfs.kernel_devices(fsid, sys_fs_btrfs) or []
+    devids = _btrfs.kernel_devids(fsid, sys_fs_btrfs) or []
+    missing = _btrfs.kernel_missing(fsid, sys_fs_btrfs) or []
+    return dict(label=label, uuid=fsid, mounted=True, members=['/dev/' + name for name in names],
+                missing=['devid %d' % devid for devid in missing], num_devices=len(devids) or len(names))
+
+
+def probed_filesystem(fs):
+    """A data filesystem found on the disks (superblocks) but not mounted at the data mount point."""
+    if fs.missing is None:
+        missing = ['%d device(s), ids unknown' % (fs.num_devices - len(fs.members))]
+    else:
+        missing = ['devid %d' % devid for devid in fs.missing]
+    return dict(label=_layout.DATA_LABEL, uuid=fs.uuid, mounted=False, members=fs.paths, missing=missing,
+                num_devices=fs.num_devices)
+
+
+def summary(result):
+    """One line an operator reads at a glance."""
+    mode = result['mode']
+    fs = result['filesystem']
+    parts = [mode]
+    if fs is not None:
+        what = '%s/%s on %s (%d of %d members%s)' % (
+            fs.get('data_profile') or '?', fs.get('metadata_profile') or '?', ','.join(fs['members']) or '-',
+            len(fs['members']), fs['num_devices'], ', missing %s' % ', '.join(fs['missing']) if fs['missing'] else '')
+        if fs.get('size') is not None:
+            what += ', %s free of %s' % (_units.human(fs['free']), _units.human(fs['size']))
+        if not fs['mounted']:
+            what += ', not mounted'
+        parts.append(what)
+    parts.append('swap %s' % (','.join(result['swap']['devices']) or 'off'))
+    mounted = [item['path'] for item in result['overlays'] if item['mounted']]
+    parts.append('overlays %s' % (' '.join(mounted) or 'none'))
+    if result['magic_disks']:
+        parts.append('%d magic disk(s) waiting for the next boot: %s' % (
+            len(result['magic_disks']), ','.join(result['magic_disks'])))
+    parts.append('%d empty disk(s)' % len(result['empty_disks']))
+    if result['problems']:
+        parts.append('%d problem(s)' % len(result['problems']))
+    return '; '.join(parts)

@@ -1,0 +1,382 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: persistence_info
+short_description: Report a host's Lightwhale persistence state - mode, data filesystem, swap, overlays, disks
+version_added: 0.1.0
+description:
+  - Read only. In one run, reports the persistence mode of the host, its data filesystem (label, UUID, members present
+    and missing, profiles, size, free space, subvolumes), swap, the overlays over C(/etc), C(/var) and C(/home), the
+    status file the boot left, the disks that carry the magic header and wait for the next boot, and the candidate
+    disks that are empty - the ones M(lightwhale.persistence.magic_disk) would mark without O(lightwhale.persistence.magic_disk#module:force).
+  - "The mode is read from what the kernel says is mounted at C(<root>/mnt/lightwhale-data): V(persistent) - the
+    C(@lightwhale-data) subvolume of the btrfs labelled C(lightwhale-data), every member present; V(degraded) - the
+    same with members missing; V(volatile) - a tmpfs; V(none-yet) - nothing, or something that is not ours (the
+    boot sequence has not run, or the host does not use it)."
+  - Writes nothing, ever - no lock file, no status file, and unlike the other modules it does not tell the kernel
+    about partitions (C(partx)); a partition the kernel does not know is reported in RV(problems), not probed.
+  - A probe that fails (C(wipefs), C(sfdisk), a read error) fails the module, so a disk is never reported empty
+    because it could not be read.
+author:
+  - lightwhale.persistence developers (!UNKNOWN)
+requirements:
+  - util-linux (C(wipefs), C(sfdisk))
+  - btrfs-progs (C(btrfs)), when a data filesystem is mounted
+  - Root privileges (disks are read directly).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything; check mode runs it the same way.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  devices:
+    description:
+      - Candidate whole disks, for example V(/dev/sdb) or V(/dev/disk/by-id/virtio-extra1) (links are resolved). The
+        data filesystem, magic disks and empty disks are looked for among them.
+      - When empty, the host is scanned with the rules of M(lightwhale.persistence.magic_disk) (C(sd*), C(vd*),
+        C(xvd*), C(hd*), C(nvme*n*), C(mmcblk*); never loop, RAM, device-mapper, md or optical devices); disks in use
+        are still probed, read only, because the mounted data filesystem lives on them.
+      - A path that does not exist, is not a block device, or is a partition is an error.
+    type: list
+    elements: path
+    default: []
+  root:
+    description:
+      - The root directory, for a sandbox. The data mount point is C(<root>/mnt/lightwhale-data), the status file
+        C(<root>/run/lightwhale/persistence.json), the overlays C(<root>/etc) and so on.
+    type: path
+    default: /
+  overlays:
+    description:
+      - The image's directories whose overlays are reported, with the layer paths of M(lightwhale.persistence.lw_overlay)'s
+        defaults.
+    type: list
+    elements: path
+    default: [/etc, /var, /home]
+notes:
+  - Size and free space are the ones C(statfs) reports on the data mount point (usable space, after RAID1), and the
+    raw figures of C(btrfs filesystem usage -b) in RV(filesystem.usage). They are null when the data filesystem is not
+    mounted at the data mount point.
+  - Missing members are named by their btrfs device id, because a device that is gone has no path.
+seealso:
+  - module: lightwhale.persistence.lw_datafs
+  - module: lightwhale.persistence.magic_disk
+  - name: Fleet guide
+    description: Turning persistence on across a fleet, and verifying it.
+    link: https://example.invalid/lightwhale/persistence/blob/main/docs/fleet.md
+'''
+
+EXAMPLES = r'''
+- name: Look at the host
+  lightwhale.persistence.persistence_info:
+  register: persistence
+
+- name: Say how the host keeps its data
+  ansible.builtin.debug:
+    msg: "{{ persistence.summary }}"
+
+- name: Fail a host that is not persistent with two members
+  ansible.builtin.assert:
+    that:
+      - persistence.mode == 'persistent'
+      - persistence.filesystem.members | length == 2
+    fail_msg: "{{ inventory_hostname }}: {{ persistence.summary }}"
+
+- name: The empty disks of at least 100 GiB
+  ansible.builtin.debug:
+    msg: "{{ persistence.empty_disks | selectattr('size', '>=', 100 * 1024 ** 3) | map(attribute='device') }}"
+'''
+
+RETURN = r'''
+mode:
+  description:
+    - V(persistent), V(degraded), V(volatile) or V(none-yet), from what is mounted at the data mount point (see the
+      description).
+  returned: always
+  type: str
+  sample: persistent
+summary:
+  description: One line for an operator - mode, profiles, members, space, swap, overlays, disks waiting, problems.
+  returned: always
+  type: str
+  sample: "persistent; raid1/raid1 on /dev/sdb2,/dev/sdc2 (2 of 2 members), 9.4 GiB free of 9.5 GiB; swap /dev/sdb1,/dev/sdc1;
+    overlays /etc /var /home; 0 empty disk(s)"
+filesystem:
+  description:
+    - The data filesystem - the one mounted at the data mount point, or else the one found on the candidates' disks
+      (then RV(filesystem.mounted) is false and space, profiles and subvolumes are null or empty unless it is mounted
+      elsewhere in this mount namespace). Null when there is none.
+  returned: always
+  type: dict
+  contains:
+    label:
+      description: The label, C(lightwhale-data).
+      type: str
+    uuid:
+      description: The filesystem UUID.
+      type: str
+    mounted:
+      description: Whether it is the filesystem mounted at the data mount point.
+      type: bool
+    members:
+      description: Member devices present.
+      type: list
+      elements: str
+      sample: [/dev/sdb2, /dev/sdc2]
+    missing:
+      description: Members missing, by btrfs device id (V(devid 2)).
+      type: list
+      elements: str
+    num_devices:
+      description: How many members the filesystem has, present or not.
+      type: int
+    data_profile:
+      description: The data block-group profile (lower case; several are joined with a comma).
+      type: str
+      sample: raid1
+    metadata_profile:
+      description: The metadata block-group profile.
+      type: str
+      sample: raid1
+    size:
+      description: Usable size in bytes (C(statfs) of the data mount point).
+      type: int
+    free:
+      description: Bytes available (C(statfs) of the data mount point).
+      type: int
+    usage:
+      description:
+        - The overall figures of C(btrfs filesystem usage -b), keys in snake case - C(device_size),
+          C(device_allocated), C(device_missing), C(used), C(free_estimated), C(data_ratio), C(metadata_ratio) and
+          more, as the installed btrfs-progs prints them. Empty when not mounted.
+      type: dict
+    subvolumes:
+      description: Subvolumes by path from the top level.
+      type: list
+      elements: str
+      sample: ['@lightwhale-data', '@lightwhale-state', '@lightwhale-state-snapshots']
+swap:
+  description: Swap on the magic swap partitions.
+  returned: always
+  type: dict
+  contains:
+    active:
+      description: Whether any magic swap partition is an active swap area.
+      type: bool
+    devices:
+      description: The magic swap partitions that are active.
+      type: list
+      elements: str
+overlays:
+  description: Each path of O(overlays) with its layers and whether its overlay is mounted.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The directory, as seen inside the root.
+      type: str
+    target:
+      description: The directory on the host (under O(root)).
+      type: str
+    lower:
+      description: The bind mount of the image's directory.
+      type: str
+    upper:
+      description: The upper layer, where changes land.
+      type: str
+    work:
+      description: The overlay's work directory.
+      type: str
+    mounted:
+      description: Whether the overlay is mounted on RV(overlays[].target).
+      type: bool
+status:
+  description: The contents of C(<root>/run/lightwhale/persistence.json), written by the boot; null when absent.
+  returned: always
+  type: dict
+magic_disks:
+  description: Candidate disks that carry the magic header - laid out and made persistent at the next boot.
+  returned: always
+  type: list
+  elements: str
+magic_partitions:
+  description: Partitions named C(lightwhale-swap) and C(lightwhale-data) on the candidates.
+  returned: always
+  type: dict
+  contains:
+    swap:
+      description: Swap partition device paths.
+      type: list
+      elements: str
+    data:
+      description: Data partition device paths.
+      type: list
+      elements: str
+empty_disks:
+  description:
+    - Candidate disks that are empty - no magic header, no signature, no partition, no holder, not in use, not
+      read-only, zero first and last MiB - each with C(device), C(given) (the path as listed), C(name) (kernel name),
+      C(size) (bytes), C(ids) (its C(/dev/disk/by-id) links, empty without udev) and C(model) (or null).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{device: /dev/sdc, given: /dev/sdc, name: sdc, size: 10737418240, ids: [/dev/disk/by-id/virtio-extra2],
+            model: null}]
+disks:
+  description:
+    - Every candidate as M(lightwhale.persistence.magic_disk) reports it (C(device), C(size), C(magic), C(read_only),
+      C(partition_table), C(partitions), C(signatures), C(in_use), C(layout), C(skipped)), with C(empty), C(reasons)
+      (why it is not empty), C(name), C(ids) and C(model).
+  returned: always
+  type: list
+  elements: dict
+failure:
+  description:
+    - Why the data filesystem on the candidates' disks cannot be used (damaged, ambiguous, or its magic partitions
+      hold something else), as M(lightwhale.persistence.lw_datafs) would fail; null when nothing is wrong.
+  returned: always
+  type: str
+problems:
+  description:
+    - What looks wrong, one line each - a damaged or ambiguous data filesystem, partitions the kernel does not know,
+      an unreadable status file, overlays not ours, something foreign on the data mount point.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _info
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+
+
+def probe_disks(runner, devices, mounts, swaps):
+    if devices:
+        return _candidates.listed(runner, devices, mounts, swaps)
+    return _candidates.scanned(runner, mounts, swaps, probe_in_use=True)
+
+
+def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members):
+    """The data filesystem: the kernel's view when it is mounted at the data mount point, else the disks'."""
+    if kind == 'datafs':
+        fs = _info.kernel_filesystem(fsid, label)
+        found = _datafs.Filesystem(fsid, [], fs['num_devices'], [])
+    elif decision.fs is not None and not decision.fs.new:
+        fs = _info.probed_filesystem(decision.fs)
+        found = decision.fs
+    else:
+        return None
+    facts = _datafs.filesystem_facts(ctx, found, mounts, members)
+    fs.update(data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
+              subvolumes=facts['subvolumes'], size=None, free=None, usage={})
+    if kind == 'datafs':
+        fs.update(_info.space_of(data_mount.target))
+        fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
+    return fs
+
+
+def gather(module, runner):
+    params = module.params
+    root = os.path.realpath(params['root'])
+    if not os.path.isdir(root):
+        raise PersistenceError('root %s does not exist or is not a directory' % params['root'])
+    mounts = _mountinfo.read_mounts()
+    swaps = _mountinfo.read_swaps()
+    # The overlay paths are checked before any disk is read.
+    overlays, overlay_problems = _info.overlay_facts(root, mounts, params['overlays'])
+    disks = probe_disks(runner, params['devices'], mounts, swaps)
+    found = _datafs.survey(runner, disks, 0, sync=False)
+    decision = _datafs.decide(found, True)
+    members = _btrfs.mounted_members()
+    ctx = _datafs.Context(runner, root, True, [], 0)
+    problems = list(decision.warnings)
+    if decision.failure:
+        problems.append(decision.failure)
+
+    data_mount = _datafs.top_mount(mounts, ctx.targets.data)
+    fsid = _datafs.fsid_of(data_mount, members)
+    label = _btrfs.kernel_label(fsid) if fsid else None
+    kind = _info.data_mount_kind(data_mount, fsid, label)
+    if kind == 'other':
+        problems.append('%s: %s is mounted there, not the data filesystem or the volatile tmpfs' % (
+            ctx.targets.data, _datafs.describe_mount(data_mount, members)))
+    fs = describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members)
+
+    active = _datafs.active_swap(swaps)
+    swap_devices = [probed.path for probed in found.magic('swap') if _datafs.is_active(probed.path, active)]
+    problems.extend(overlay_problems)
+    status, status_problem = _info.read_status(root)
+    if status_problem:
+        problems.append(status_problem)
+
+    links = _info.by_id_links()
+    facts = []
+    for disk in disks:
+        empty, reasons = _info.classify(disk)
+        facts.append(_info.disk_fact(disk, empty, reasons, links.get(disk.device.name, []),
+                                     _info.model_of(disk.device.name)))
+    result = dict(
+        changed=False,
+        mode=_info.mode_of(kind, fs['missing'] if kind == 'datafs' else []),
+        filesystem=fs,
+        swap=dict(active=bool(swap_devices), devices=swap_devices),
+        overlays=overlays,
+        status=status,
+        magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
+        magic_partitions=found.magic_partitions(),
+        empty_disks=[_info.empty_fact(fact) for fact in facts if fact['empty']],
+        disks=facts,
+        failure=decision.failure,
+        problems=problems)
+    if status is not None and status.get('mode') not in (None, result['mode']):
+        problems.append('the status file says %s, but the host is %s now (%s)' % (
+            status.get('mode'), result['mode'], _layout.STATUS_FILE))
+    result['summary'] = _info.summary(result)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            devices=dict(type='list', elements='path', default=[]),
+            root=dict(type='path', default='/'),
+            overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+        ),
+        supports_check_mode=True,
+    )
+    error = None
+    try:
+        result = gather(module, Runner(module))
+    except PersistenceError as exc:
+        error = exc
+    if error:
+        # Outside the except block: an expected failure is a message, not a traceback.
+        module.fail_json(msg=error.message, changed=False, **error.result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
