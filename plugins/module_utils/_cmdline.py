@@ -42,3 +42,10 @@ def has_flag(cmdline, flag):
 def read_cmdline(path=PROC_CMDLINE):
     with open(path) as handle:
         return handle.read()
+
+
+def swap_wanted(swap, cmdline=None):
+    """The C(swap) option, turned off by the word C(noswap) on the kernel command line (read when C(cmdline) is None)."""
+    if cmdline is None:
+        cmdline = read_cmdline()
+    return bool(swap) and not has_flag(cmdline, 'noswap')

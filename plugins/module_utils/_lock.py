@@ -54,3 +54,18 @@ def persistence_lock(root, timeout):
         yield lock_path
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _root_checked(root):
+    if not os.path.isdir(root):
+        raise PersistenceError('root %s does not exist or is not a directory' % root)
+    yield None
+
+
+def run_lock(root, timeout, check_mode):
+    """The persistence lock around a real run. Check mode writes nothing, so it takes no lock (creating the
+    lock file would be a write) and only checks that C(root) exists."""
+    if check_mode:
+        return _root_checked(root)
+    return persistence_lock(root, timeout)

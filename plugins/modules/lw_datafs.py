@@ -253,7 +253,6 @@ refused:
   elements: dict
 '''
 
-import contextlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -267,7 +266,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mou
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import (
     CommandError, LockTimeout, MountConflict, PersistenceError)
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
 
 
 class Observed:
@@ -500,12 +499,6 @@ def fallback(module, ctx, error, record):
     return result
 
 
-@contextlib.contextmanager
-def no_lock():
-    """Check mode writes nothing, so it takes no lock (the lock file itself would be a write)."""
-    yield None
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -526,23 +519,14 @@ def main():
         name = option.split('=', 1)[0].strip()
         if name in ('subvol', 'subvolid') or not name:
             module.fail_json(msg='mount_options: %r is not allowed: the module sets the subvolume itself' % option)
-    cmdline = params['kernel_cmdline']
-    if cmdline is None:
-        cmdline = _cmdline.read_cmdline()
-    swap = params['swap'] and not _cmdline.has_flag(cmdline, 'noswap')
+    swap = _cmdline.swap_wanted(params['swap'], params['kernel_cmdline'])
 
     ctx = _datafs.Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'])
     record = dict(plans=[], seen=None)
     error = None
     result = None
     try:
-        if module.check_mode:
-            if not os.path.isdir(params['root']):
-                raise PersistenceError('root %s does not exist or is not a directory' % params['root'])
-            lock = no_lock()
-        else:
-            lock = persistence_lock(params['root'], params['timeout'])
-        with lock:
+        with run_lock(params['root'], params['timeout'], module.check_mode):
             try:
                 result = run(module, ctx, params['state'], record)
             except (MountConflict, LockTimeout):

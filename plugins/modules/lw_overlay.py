@@ -183,7 +183,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mou
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
 
 
 def probe(specs):
@@ -247,11 +247,8 @@ def main():
                                                  params['work_base'])
         root = _overlay.resolve_root(params['root'])
         specs = [_overlay.layers_for(root, path, bases) for path in paths]
-        if module.check_mode:
+        with run_lock(root, params['timeout'], module.check_mode):
             result = run(module, runner, root, specs)
-        else:
-            with persistence_lock(root, params['timeout']):
-                result = run(module, runner, root, specs)
     except PersistenceError as exc:
         error = exc
     if error:

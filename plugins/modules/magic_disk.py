@@ -252,7 +252,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mou
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _partitioning
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
 from ansible_collections.lightwhale.persistence.plugins.module_utils._units import parse_size
 
 
@@ -380,19 +380,13 @@ def main():
             module.fail_json(msg='swap_size: %s' % exc)
         if swap_size < 1024 * 1024:
             module.fail_json(msg='swap_size: %s is less than 1 MiB' % params['swap_size'])
-    cmdline = params['kernel_cmdline']
-    if cmdline is None:
-        cmdline = _cmdline.read_cmdline()
-    settings = dict(swap=params['swap'] and not _cmdline.has_flag(cmdline, 'noswap'), swap_size=swap_size)
+    settings = dict(swap=_cmdline.swap_wanted(params['swap'], params['kernel_cmdline']), swap_size=swap_size)
 
     runner = Runner(module)
     error = None
     try:
-        if module.check_mode:
+        with run_lock(params['root'], params['timeout'], module.check_mode):
             result = run(module, runner, settings)
-        else:
-            with persistence_lock(params['root'], params['timeout']):
-                result = run(module, runner, settings)
     except PersistenceError as exc:
         error = exc
     if error:

@@ -8,7 +8,7 @@ __metaclass__ = type
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils._cmdline import has_flag, read_cmdline, split_words
+from ansible_collections.lightwhale.persistence.plugins.module_utils._cmdline import has_flag, read_cmdline, split_words, swap_wanted
 
 
 @pytest.mark.parametrize('cmdline, words', [
@@ -49,3 +49,14 @@ _WORD = st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_c
 @given(st.lists(_WORD, max_size=8))
 def test_split_words_round_trips_unquoted_words(words):
     assert split_words(' '.join(words)) == words
+
+
+@pytest.mark.parametrize('swap, cmdline, wanted', [
+    (True, 'quiet', True), (True, 'quiet noswap', False), (False, 'quiet', False), (False, 'noswap', False),
+])
+def test_swap_wanted(swap, cmdline, wanted):
+    assert swap_wanted(swap, cmdline) is wanted
+
+
+def test_swap_wanted_reads_the_kernel_command_line_by_default():
+    assert swap_wanted(True) is not has_flag(read_cmdline(), 'noswap')

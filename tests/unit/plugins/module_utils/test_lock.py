@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import LockTimeout, PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock, sandbox_path
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock, run_lock, sandbox_path
 
 
 def test_lock_lives_under_root_run(tmp_path):
@@ -65,3 +65,14 @@ def test_missing_root_is_an_error(tmp_path):
 def test_sandbox_path():
     assert sandbox_path('/', '/run/lightwhale') == '/run/lightwhale'
     assert sandbox_path('/tmp/sb', '/run/lightwhale') == '/tmp/sb/run/lightwhale'
+
+
+def test_run_lock_in_check_mode_writes_nothing(tmp_path):
+    with run_lock(str(tmp_path), 1, True):
+        pass
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(PersistenceError):
+        with run_lock(str(tmp_path / 'absent'), 1, True):
+            pass
+    with run_lock(str(tmp_path), 1, False) as path:
+        assert path.endswith('persistence.lock')
