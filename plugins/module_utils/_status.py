@@ -125,7 +125,8 @@ def stamp(status, now=None):
 
 
 def render(status):
-    return json.dumps(status, indent=2, separators=(',', ': ')) + '\n'
+    """The file's text: two-space indentation, one key per line, UTF-8 (the boot hook reads the summary with sed)."""
+    return json.dumps(status, indent=2, separators=(',', ': '), ensure_ascii=False) + '\n'
 
 
 def parse(data):

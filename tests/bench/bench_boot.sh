@@ -105,16 +105,13 @@ boot_once() {
     power_off
 }
 
-# stats LABEL KIND: ROUNDS boots; prints "LABEL median min" and leaves the median in $MEDIAN.
-stats() {
-    local label=$1 kind=$2 times=() out
-    for _ in $(seq 1 "$ROUNDS"); do
-        out=$(boot_once "$kind") || { echo "bench: $label failed:" >&2; echo "$out" | tail -20 >&2; exit 1; }
-        times+=("$(tail -n 1 <<< "$out")")
-    done
-    MEDIAN=$(printf '%s\n' "${times[@]}" | sort -g | awk -v n="$ROUNDS" '{ t[NR] = $1 } END { print t[int((n + 1) / 2)] }')
+# summarize LABEL TIMES...: prints "LABEL median min (n runs)" and leaves the median in $MEDIAN.
+summarize() {
+    local label=$1
+    shift
+    MEDIAN=$(printf '%s\n' "$@" | sort -g | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }')
     printf '%-52s median %6.3f s   min %6.3f s   (%d runs)\n' "$label" "$MEDIAN" \
-        "$(printf '%s\n' "${times[@]}" | sort -g | head -n 1)" "$ROUNDS"
+        "$(printf '%s\n' "$@" | sort -g | head -n 1)" "$#"
 }
 
 echo "bench: first boot (lays out 2 magic disks, RAID1, overlays, Docker) ..."
@@ -141,12 +138,27 @@ print("%d (%s)" % (sum(runs.values()), ", ".join("%s x%d" % item for item in run
 PY
 )
 
-echo "bench: $ROUNDS rounds each, $(nproc) CPU(s), $("$LW_VENV_OLD/bin/ansible-playbook" --version | head -n 1)"
-stats "1. one-task playbook (ansible.builtin.ping)" ping
+echo "bench: $ROUNDS rounds, each round one boot of every kind in turn (so that the load of this machine weighs on"
+echo "bench: all kinds alike); $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loadavg), $("$LW_VENV_OLD/bin/ansible-playbook" --version | head -n 1)"
+T_PING=() T_EVERYDAY=() T_WRAPPER=() T_SECOND=()
+for _ in $(seq 1 "$ROUNDS"); do
+    for kind in ping everyday wrapper second; do
+        out=$(boot_once "$kind") || { echo "bench: $kind failed:" >&2; echo "$out" | tail -20 >&2; exit 1; }
+        t=$(tail -n 1 <<< "$out")
+        case $kind in
+            ping) T_PING+=("$t") ;;
+            everyday) T_EVERYDAY+=("$t") ;;
+            wrapper) T_WRAPPER+=("$t") ;;
+            second) T_SECOND+=("$t") ;;
+        esac
+    done
+done
+summarize "1. one-task playbook (ansible.builtin.ping)" "${T_PING[@]}"
 PING=$MEDIAN
-stats "2. everyday boot (ansible-playbook ...boot)" everyday
+summarize "2. everyday boot (ansible-playbook ...boot)" "${T_EVERYDAY[@]}"
 EVERYDAY=$MEDIAN
-stats "3. everyday boot through the wrapper" wrapper
-stats "4. the boot run again (nothing to do)" second
+summarize "3. everyday boot through the wrapper" "${T_WRAPPER[@]}"
+summarize "4. the boot run again (nothing to do)" "${T_SECOND[@]}"
 echo "modules run on the everyday path: $modules"
 awk -v b="$EVERYDAY" -v p="$PING" 'BEGIN { printf "ratio everyday boot / ping (medians): %.2f\n", b / p }'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

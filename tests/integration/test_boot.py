@@ -480,6 +480,29 @@ def test_boot_hook_wrapper_runs_the_boot_and_prints_one_line(ansible, box, magic
     assert shown.returncode == 1 and shown.stdout == failing.stdout
 
 
+def test_boot_hook_wrapper_under_busybox(ansible, box, magic_disks, tmp_path):
+    """Lightwhale's userland is BusyBox: its sh, sed, grep, logger... run the wrapper and S11persistence."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed (scripts/setup installs it)")
+    applets = tmp_path / "busybox"
+    applets.mkdir()
+    for name in ("sh", "sed", "grep", "mkdir", "chmod", "cat", "tail", "date", "logger", "printf", "echo", "sync"):
+        os.symlink(busybox, applets / name)
+    disks = magic_disks(1)
+    env = {"PATH": f"{applets}:{os.path.dirname(ansible.python)}", "LIGHTWHALE_PERSISTENCE_CONFIG": "/nonexistent",
+           "LIGHTWHALE_PERSISTENCE_ROOT": box, "LIGHTWHALE_PERSISTENCE_DEVICES": disks[0].path,
+           "LIGHTWHALE_PERSISTENCE_COLLECTIONS_PATH": ansible.collections_dir, "LIGHTWHALE_PERSISTENCE_BOOT": WRAPPER}
+    sh = str(applets / "sh")
+    start = subprocess.run([sh, S11, "start"], capture_output=True, text=True, env=env, cwd="/", check=False)
+    status = status_of(box)
+    assert start.returncode == 0 and start.stdout == status["summary"] + "\n", start
+    assert status["mode"] == "persistent" and status["ok"]
+    for args in ([S11, "status"], [WRAPPER, "status"], [S11, "stop"]):
+        shown = subprocess.run([sh] + args, capture_output=True, text=True, env=env, check=False)
+        assert shown.returncode == 0 and shown.stdout == ("" if args[1] == "stop" else start.stdout), shown
+
+
 def test_boot_hook_wrapper_status_and_usage_without_a_boot(tmp_path):
     env = {"PATH": os.environ["PATH"], "LIGHTWHALE_PERSISTENCE_CONFIG": "/nonexistent",
            "LIGHTWHALE_PERSISTENCE_ROOT": str(tmp_path)}
@@ -497,7 +520,14 @@ def test_boot_hook_wrapper_status_and_usage_without_a_boot(tmp_path):
                             env=dict(env, LIGHTWHALE_PERSISTENCE_ANSIBLE_PLAYBOOK="true",
                                      LIGHTWHALE_PERSISTENCE_DEVICES='/dev/"sdb'))
     assert quoted.returncode == 64 and "refusing" in quoted.stderr
-    assert not os.path.exists(tmp_path / "run" / "lightwhale" / "persistence.json")
+    # The summary is read back with sed: quotes, backslashes and UTF-8 come out as they went in.
+    os.makedirs(tmp_path / "run" / "lightwhale", exist_ok=True)
+    line = SUMMARY_PREFIX + 'FAILED: a "quoted" \\ back\\"slash, \u00e9t\u00e9; volatile'
+    with open(tmp_path / "run" / "lightwhale" / "persistence.json", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"version": 1, "ok": False, "summary": line, "warnings": []}, indent=2,
+                            ensure_ascii=False) + "\n")
+    shown = subprocess.run(["sh", WRAPPER, "status"], capture_output=True, text=True, env=env, check=False)
+    assert (shown.returncode, shown.stdout) == (1, line + "\n"), shown
     exports = hook_environment(str(tmp_path), "/opt/collections")
     assert exports["ANSIBLE_COLLECTIONS_PATH"] == "/opt/collections"
     for name in ("HOME", "TMPDIR", "ANSIBLE_HOME", "ANSIBLE_LOCAL_TEMP", "ANSIBLE_REMOTE_TEMP",

@@ -101,3 +101,14 @@ def test_mounted_overlays_reads_the_visible_mount(tmp_path):
     mounts = _mountinfo.read_mounts(str(path))
     assert _status.mounted_overlays(mounts, root, ['/etc', '/var', '/home', '/srv']) == ['/etc']
     assert _status.mounted_overlays(mounts, root + '/', ['/etc/']) == ['/etc/']
+
+
+@given(st.text())
+def test_render_keeps_the_layout_the_boot_hook_reads(text):
+    """lightwhale-persistence-boot reads '  "summary": "...",' and '  "ok": true,' with sed: one line each."""
+    status = _status.stamp(persistent(failure=text))
+    lines = _status.render(status).splitlines()
+    summaries = [line for line in lines if line.startswith('  "summary": "')]
+    assert len(summaries) == 1 and summaries[0].endswith('",')
+    assert json.loads(summaries[0][len('  "summary": '):-1]) == status['summary']
+    assert ('  "ok": true,' in lines) is status['ok'] and ('  "ok": false,' in lines) is not status['ok']
