@@ -139,7 +139,7 @@ PY
 )
 
 echo "bench: $ROUNDS rounds, each round one boot of every kind in turn (so that the load of this machine weighs on"
-echo "bench: all kinds alike); $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loadavg), $("$LW_VENV_OLD/bin/ansible-playbook" --version | head -n 1)"
+echo "bench: all kinds alike); $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loadavg), $("$LW_VENV_OLD/bin/ansible-playbook" --version 2>/dev/null | sed -n 1p)"
 T_PING=() T_EVERYDAY=() T_WRAPPER=() T_SECOND=()
 for _ in $(seq 1 "$ROUNDS"); do
     for kind in ping everyday wrapper second; do
