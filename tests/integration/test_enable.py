@@ -131,6 +131,15 @@ def test_force_is_per_host_and_explicit(box, decoy):
     assert f"marked {ext4.path}" in line(forced)
 
 
+def test_an_audit_in_check_mode_fails_a_host_that_is_not_persistent(box, loopdev):
+    blank = loopdev("128M", name="blank")
+    before = sha256_of(blank)
+    res = box.enable([blank], check=True, lightwhale_persistence_select={"count": 1, "min_size": "64M"},
+                     lightwhale_persistence_verify=True)
+    failed(res, "localhost: expected persistent with 1 member(s), found none-yet")
+    assert sha256_of(blank) == before
+
+
 def test_no_choice_fails_the_host_and_writes_nothing(box, loopdev):
     blank = loopdev("128M", name="blank")
     before = sha256_of(blank)
