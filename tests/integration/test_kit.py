@@ -219,7 +219,9 @@ def test_teardown_leaves_foreign_loops_alone(tmp_path, loopdev):
         back = run(["losetup", "-n", "-O", "BACK-FILE", foreign]).stdout.strip()
         assert os.path.realpath(back) == os.path.realpath(image)
         mine = loopdev("16M")
-        kitloop.teardown_everything()  # the second net, called by hand: still only the kit's loops
+        # The second net, called by hand: still only the kit's loops. It keeps the session dir, which the tests
+        # after this one (and the session's Ansible runner, already built when an earlier file used it) still use.
+        kitloop.teardown_everything(remove_roots=False)
         assert run(["losetup", "-n", "-O", "BACK-FILE", foreign]).stdout.strip() == back
         assert not os.path.exists(mine.image)
     finally:

@@ -316,8 +316,11 @@ def teardown_disks(disks, extra_roots=()):
     return problems
 
 
-def teardown_everything():
-    """The second net: tear down every disk still registered and every temp root's mounts."""
+def teardown_everything(remove_roots=True):
+    """The second net: tear down every disk still registered and every temp root's mounts.
+
+    With remove_roots=False the removable temp dirs (the session dir) are kept: for a call in the middle of a
+    session (the kit's self-test), where later tests still use them."""
     with _lock:
         disks = list(_registry.values())
         roots = list(_temp_roots)
@@ -329,7 +332,7 @@ def teardown_everything():
             for path in proc.stdout.split():
                 disks.append(LoopDisk(path=path, image=image, name="pending", size=0))
     problems = teardown_disks(disks, extra_roots=roots)
-    for root in list(_removable_roots):
+    for root in list(_removable_roots) if remove_roots else []:
         if not any((m.mount_point + "/").startswith(root + "/") for m in read_mountinfo()):
             shutil.rmtree(root, ignore_errors=True)
     return problems
