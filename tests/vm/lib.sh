@@ -31,13 +31,15 @@ vm_check_flavour() {
 }
 
 # vm_base_hash FLAVOUR -> the hash of the base image's recipe: the build script, the guest files
-# it copies in, the pinned Python packages, the flavour, the Debian suite.
+# it copies in (common/ and the flavour's own), the pinned Python packages, the flavour, the suite.
 vm_base_hash() {
     local flavour=$1
     {
         printf 'flavour=%s suite=%s\n' "$flavour" "$LW_VM_SUITE"
         cat -- "$LW_VM_DIR/build-image" "$LW_VM_DIR/image-requirements.txt"
-        (cd -- "$LW_VM_DIR/guest" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+        (cd -- "$LW_VM_DIR/guest" && find common "$flavour" -print0 | LC_ALL=C sort -z \
+            | xargs -0 stat -c '%n %a' && find common "$flavour" -type f -print0 | LC_ALL=C sort -z \
+            | xargs -0 sha256sum)
     } | sha256sum | cut -c1-16
 }
 
