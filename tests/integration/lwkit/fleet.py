@@ -15,6 +15,7 @@ and runs of the enable playbook against localhost with a sandbox root.
 from __future__ import annotations
 
 import os
+import re
 
 from .disk import snapshot
 from .overlay import make_image, tree
@@ -68,8 +69,10 @@ class Snapshot:
         names = {os.path.basename(disk.path) for disk in disks}
         self.disks = snapshot(disks)
         self.mounts = [(m.mount_id, m.majmin, m.root, m.mount_point, m.fstype, m.source) for m in read_mountinfo()]
+        # Exact names: loop1 must not take loop17p1, another run's swap (swap is machine-wide).
         self.swaps = sorted(area for area in read_swaps()
-                            if any(os.path.basename(area).startswith(name) for name in names))
+                            if any(re.fullmatch(re.escape(name) + r"(p[0-9]+)?", os.path.basename(area))
+                                   for name in names))
         self.tree = tree(root)
         self.partitions = {disk.path: disk.partition_nodes() for disk in disks}
 
