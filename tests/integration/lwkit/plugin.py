@@ -12,6 +12,7 @@ Fixtures
                               anything mounted under it is unmounted at teardown
 - ansible          (session)  AnsibleRunner: collection built + installed once; run_module(),
                               run_playbook()
+Hooks: the figures the reliability suite records (lwkit.figures) are printed at the end of the run.
 Markers: slow (long-running tests; deselect with -m "not slow").
 """
 
@@ -24,6 +25,7 @@ import tempfile
 
 import pytest
 
+from . import figures as _figures
 from . import loop as _loop
 from .ansible import AnsibleRunner
 from .decoys import DECOYS_BY_NAME, DecoyUnavailable
@@ -65,6 +67,16 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     _loop.teardown_everything()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rows = _figures.recorded()
+    if not rows:
+        return
+    path = _figures.write()
+    for line in _figures.render(rows):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"  (written to {path})")
 
 
 def _safe_name(name, limit=60):
