@@ -7,10 +7,12 @@ that reason -- never as a pass.
 
 How each one is made here (kernel without md/dm modules, no udev):
 - header_* variants, random, zeros: plain writes (that is what they are).
-- ext4: mkfs.ext4. btrfs: mkfs.btrfs -L <another label>. swap: mkswap.
+- ext4: mkfs.ext4. btrfs: mkfs.btrfs -L <another label>. swap: mkswap. xfs: mkfs.xfs (on 320 MiB: mkfs.xfs
+  refuses a filesystem under 300 MiB). vfat: mkfs.vfat.
+- iso9660: a raw ISO image made by xorriso (-as mkisofs) from a small tree, written at byte 0.
 - gpt: sgdisk (two partitions); mbr: sfdisk (label dos, one partition).
 - lvm_pv: pvcreate on the loop device (LVM needs no device-mapper to write a PV label).
-- luks2: cryptsetup luksFormat --type luks2 (formatting needs no device-mapper; opening would).
+- luks1, luks2: cryptsetup luksFormat --type luks1 / luks2 (formatting needs no device-mapper; opening would).
 - md_member: `mdadm --create` cannot work on this host: the kernel has no md driver, mdadm fails
   with "unexpected failure opening /dev/mdN" before writing any superblock. So the kit writes the
   very superblock mdadm writes for metadata 1.2 (struct mdp_superblock_1 at 4 KiB, checksum as in
@@ -98,6 +100,44 @@ def plant_swap(disk):
     return "mkswap -L other-swap"
 
 
+def plant_xfs(disk):
+    _need("mkfs.xfs")
+    run(["mkfs.xfs", "-q", "-f", "-L", "other-xfs", disk.path])
+    disk.flush()
+    _expect_type(disk, "TYPE", "xfs")
+    return "mkfs.xfs -L other-xfs"
+
+
+def plant_vfat(disk):
+    _need("mkfs.vfat")
+    run(["mkfs.vfat", "-n", "OTHERFAT", disk.path])
+    disk.flush()
+    _expect_type(disk, "TYPE", "vfat")
+    return "mkfs.vfat -n OTHERFAT"
+
+
+def plant_iso9660(disk):
+    _need("xorriso")
+    tree = os.path.join(disk.workdir or os.path.dirname(disk.image), f"iso-tree-{disk.kname}")
+    iso = os.path.join(disk.workdir or os.path.dirname(disk.image), f"decoy-{disk.kname}.iso")
+    os.makedirs(tree, exist_ok=True)
+    with open(os.path.join(tree, "README.TXT"), "w", encoding="ascii") as fh:
+        fh.write("an installer image someone wrote to this disk\n")
+    try:
+        run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "OTHER_ISO", "-o", iso, tree])
+        with open(iso, "rb") as fh:
+            image = fh.read()
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+        try:
+            os.unlink(iso)
+        except FileNotFoundError:
+            pass
+    write_header(disk, data=image)
+    _expect_type(disk, "TYPE", "iso9660")
+    return f"raw ISO 9660 image ({len(image)} bytes, xorriso -as mkisofs -V OTHER_ISO) at byte 0"
+
+
 def plant_gpt(disk):
     _need("sgdisk")
     run(
@@ -130,21 +170,27 @@ def plant_lvm_pv(disk):
     return "pvcreate"
 
 
-def plant_luks2(disk):
-    _need("cryptsetup")
-    run(
-        [
-            "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
-            "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
-            "--key-file", "-", disk.path,
-        ],
-        input="lwkit-decoy-passphrase",
-    )
-    disk.flush()
-    _expect_type(disk, "TYPE", "crypto_LUKS")
-    if _probe_version(disk) != "2":
-        raise DecoyUnavailable("cryptsetup did not write a LUKS2 header")
-    return "cryptsetup luksFormat --type luks2"
+def plant_luks(version):
+    def plant(disk):
+        _need("cryptsetup")
+        run(
+            [
+                "cryptsetup", "luksFormat", "--batch-mode", "--type", f"luks{version}",
+                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                "--key-file", "-", disk.path,
+            ],
+            input="lwkit-decoy-passphrase",
+        )
+        disk.flush()
+        _expect_type(disk, "TYPE", "crypto_LUKS")
+        if _probe_version(disk) != str(version):
+            raise DecoyUnavailable(f"cryptsetup did not write a LUKS{version} header")
+        return f"cryptsetup luksFormat --type luks{version}"
+
+    return plant
+
+
+plant_luks2 = plant_luks(2)
 
 
 def _probe_version(disk):
@@ -234,11 +280,15 @@ DECOYS = [
     Decoy("ext4", plant_ext4, "signature", words=("ext4",)),
     Decoy("btrfs_other_label", plant_btrfs, "signature", size="160M", words=("btrfs",)),
     Decoy("swap", plant_swap, "signature", words=("swap",)),
+    Decoy("xfs", plant_xfs, "signature", size="320M", words=("xfs",)),
+    Decoy("vfat", plant_vfat, "signature", words=("vfat", "fat")),
     Decoy("gpt_partitions", plant_gpt, "signature", words=("gpt", "partition")),
     Decoy("mbr_partition", plant_mbr, "signature", words=("dos", "mbr", "partition")),
     Decoy("lvm_pv", plant_lvm_pv, "signature", words=("lvm",)),
     Decoy("md_member", plant_md_member, "signature", words=("raid", "md")),
+    Decoy("luks1", plant_luks(1), "signature", words=("luks", "crypt")),
     Decoy("luks2", plant_luks2, "signature", words=("luks", "crypt")),
+    Decoy("iso9660", plant_iso9660, "signature", words=("iso9660", "iso")),
     Decoy("random_first_mib", plant_random, "data"),
     Decoy("zeros", plant_zeros, "blank"),
 ]
