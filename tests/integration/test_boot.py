@@ -22,11 +22,14 @@ from lwkit.boot import (
     UNIT,
     WRAPPER,
     BootRunner,
+    findmnt,
+    fs_df,
     hash_images,
     hook_environment,
     module_runs,
+    ok,
+    power_off,
     status_of,
-    swapoff_disks,
     task_results,
 )
 from lwkit import blkid_probe
@@ -71,30 +74,8 @@ def magic_disks(magic_disk):
 
 # ------------------------------------------------------------------------------------------ helpers
 
-def ok(res, changed=None):
-    assert res.rc == 0, res.explain()
-    if changed is not None:
-        got = res.stats.get("localhost", {}).get("changed")
-        assert (got > 0) is changed, f"expected changed {'> 0' if changed else '= 0'}, got {got}\n" + res.explain()
-    return res
-
-
 def path(root, rel):
     return os.path.join(root, rel.lstrip("/"))
-
-
-def findmnt(target):
-    proc = run(["findmnt", "-J", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS", "--mountpoint", target], check=False)
-    return json.loads(proc.stdout)["filesystems"][-1] if proc.returncode == 0 else None
-
-
-def fs_df(mountpoint):
-    out = run(["btrfs", "filesystem", "df", mountpoint]).stdout
-    profiles = {}
-    for line in out.splitlines():
-        kind, _sep, rest = line.partition(",")
-        profiles.setdefault(kind.strip(), set()).add(rest.split(":")[0].strip().lower())
-    return profiles
 
 
 def overlays_mounted(root):
@@ -111,17 +92,6 @@ def summary_of(res):
 def our_swaps(disks):
     names = tuple(os.path.basename(d.path) + "p" for d in disks)
     return sorted(s for s in read_swaps() if os.path.basename(s).startswith(names))
-
-
-def power_off(disks):
-    """After a boot in its own namespace ended: what a reboot also does - swap off, the kernel forgets the
-    partitions and the btrfs members (the next boot finds them again by itself)."""
-    swapoff_disks(disks)
-    for disk in disks:
-        for node in disk.partition_nodes():
-            run(["btrfs", "device", "scan", "--forget", node], check=False)
-        if disk.partition_nodes():
-            run(["partx", "-d", disk.path], check=False)
 
 
 def image_tree(root):

@@ -8,6 +8,12 @@ mount namespace or in a fresh one (a "boot" of its own: its mounts vanish when i
 - swapoff_disks(disks)        swap off every partition of these disks (a reboot turns swap off; swap is global)
 - status_of(root)             the status file, parsed; None when missing
 - hash_images(disks)          {loop path: sha256 of its backing image}
+- ok(res, changed=None)       assert a run succeeded (and changed something, or nothing); returns it
+- findmnt(target)             the top mount at target (findmnt -J), or None
+- fs_df(mountpoint)           {"Data": {"raid1"}, "Metadata": {...}, ...} from `btrfs filesystem df`
+- power_off(disks)            after a boot in its own namespace: swap off, partitions and btrfs members forgotten
+- unplug(disk), replug(disk)  take a kit disk off the machine (losetup -d, image kept) and attach it again
+- BootRunner.spawn(...)       start a boot without waiting (Popen) -> SpawnedBoot; .wait() -> RunResult
 
 A run's task results come from the kit's callback (lwkit_results), added to the hook's environment.
 """
@@ -70,6 +76,76 @@ def hash_images(disks):
     return {d.path: sha256_of(d.image) for d in disks}
 
 
+def ok(res, changed=None):
+    """The run succeeded; with changed=True/False it also changed something / nothing."""
+    assert res.rc == 0, res.explain()
+    if changed is not None:
+        got = res.stats.get("localhost", {}).get("changed")
+        assert (got > 0) is changed, f"expected changed {'> 0' if changed else '= 0'}, got {got}\n" + res.explain()
+    return res
+
+
+def findmnt(target):
+    """The top mount at target as findmnt prints it (target, source, fstype, fsroot, options), or None."""
+    proc = run(["findmnt", "-J", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS", "--mountpoint", target], check=False)
+    return json.loads(proc.stdout)["filesystems"][-1] if proc.returncode == 0 else None
+
+
+def fs_df(mountpoint):
+    """Block-group profiles by kind, from `btrfs filesystem df`: {"Data": {"raid1"}, "Metadata": {...}, ...}."""
+    out = run(["btrfs", "filesystem", "df", mountpoint]).stdout
+    profiles = {}
+    for line in out.splitlines():
+        kind, _sep, rest = line.partition(",")
+        profiles.setdefault(kind.strip(), set()).add(rest.split(":")[0].strip().lower())
+    return profiles
+
+
+def power_off(disks):
+    """After a boot in its own namespace ended: what a reboot also does - swap off, the kernel forgets the
+    partitions and the btrfs members (the next boot finds them again by itself)."""
+    swapoff_disks(disks)
+    for disk in disks:
+        for node in disk.partition_nodes():
+            run(["btrfs", "device", "scan", "--forget", node], check=False)
+        if disk.partition_nodes():
+            run(["partx", "-d", disk.path], check=False)
+
+
+def unplug(disk):
+    """The disk is pulled: its loop device is detached (the image stays). Power it off first (power_off)."""
+    from . import loop as _loop  # the kit's registry: a pulled disk is still the test's, torn down at its end
+
+    with _loop._lock:
+        back = _loop._backing_file(disk.path)
+        assert back is not None and os.path.realpath(back) == os.path.realpath(disk.image), (disk.path, back)
+        run(["losetup", "-d", disk.path])
+
+
+def replug(disk):
+    """The pulled disk is attached again (it may get another /dev/loopN: disk.path is updated)."""
+    from . import loop as _loop
+
+    with _loop._lock:
+        path = run(["losetup", "-f", "--show", disk.image]).stdout.strip()
+        _loop._registry.pop(disk.path, None)
+        disk.path = path
+        _loop._registry[path] = disk
+    return disk
+
+
+class SpawnedBoot:
+    """A boot started with BootRunner.spawn(); wait() collects it as a RunResult."""
+
+    def __init__(self, runner, proc, cmd, results_file):
+        self.runner, self.proc, self.cmd, self.results_file = runner, proc, cmd, results_file
+
+    def wait(self, timeout=900):
+        stdout, stderr = self.proc.communicate(timeout=timeout)
+        done = subprocess.CompletedProcess(self.cmd, self.proc.returncode, stdout, stderr)
+        return self.runner._result(done, self.cmd, self.results_file)
+
+
 class BootRunner:
     """Runs `ansible-playbook lightwhale.persistence.boot` as the boot hook does, with the kit's result callback."""
 
@@ -122,6 +198,19 @@ class BootRunner:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or "/", timeout=timeout, check=False,
                               env=self.environment(root, results_file, env))
         return self._result(proc, cmd, results_file)
+
+    def spawn(self, root, devices, variables=None, env=None, gate=None):
+        """Start one boot in this process's mount namespace without waiting for it. With `gate` (a path), the
+        process waits until that file exists before it execs ansible-playbook: create it to start several
+        spawned boots at the same moment."""
+        base = self._base()
+        results_file = os.path.join(base, "results.jsonl")
+        cmd = self.command(root, devices, variables=variables)
+        if gate:
+            cmd = ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.005; done; exec "$@"', gate] + cmd
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                                env=self.environment(root, results_file, env))
+        return SpawnedBoot(self, proc, cmd, results_file)
 
     def boot_in_namespace(self, root, devices, after="", before="", variables=None, fresh_run=True, timeout=900):
         """A whole boot in a new private mount namespace: a fresh tmpfs on <root>/run (as at boot), the playbook,
