@@ -280,6 +280,8 @@ def decide(found, swap, busy_ok=()):
         if data:
             for probed in data:
                 why = _creation_refusal(probed)
+                if why is None and probed.disk.read_only:
+                    why = 'is on the read-only disk %s' % probed.disk.path
                 if why is None and probed.disk.usage and probed.disk.path not in busy_ok:
                     why = 'its disk is in use: %s' % '; '.join(probed.disk.usage)
                 if why:
@@ -299,6 +301,10 @@ def decide(found, swap, busy_ok=()):
             sig = probed.signature('swap')
             if sig is not None and sig.get('label') == _layout.SWAP_LABEL and len(probed.signatures) == 1:
                 decision.swap.append(probed)
+            elif not probed.signatures and probed.disk.read_only:
+                if swap:
+                    decision.warnings.append('magic swap partition %s is on the read-only disk %s: not formatted'
+                                             % (probed.path, probed.disk.path))
             elif not probed.signatures:
                 if swap:
                     decision.swap.append(probed)

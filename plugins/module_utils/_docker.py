@@ -38,6 +38,8 @@ def check_path(name, path):
         raise PersistenceError('%s %r is not an absolute path' % (name, path))
     if '..' in path.split('/'):
         raise PersistenceError('%s %s must not contain ..' % (name, path))
+    if any(ord(char) < 32 or ord(char) == 127 for char in path):
+        raise PersistenceError('%s %r holds a control character (a newline, a tab...): refused' % (name, path))
     normal = posixpath.normpath(path)
     if normal.startswith('//'):
         normal = '/' + normal.lstrip('/')

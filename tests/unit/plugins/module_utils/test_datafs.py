@@ -292,3 +292,22 @@ def test_make_dirs_creates_root_owned_0755(tmp_path):
         info = os.stat(path)
         assert oct(info.st_mode & 0o7777) == oct(0o755) and (info.st_uid, info.st_gid) == (0, 0)
     assert _mount.make_dirs(str(tmp_path), '/mnt/lightwhale-data/lightwhale-state') == []
+
+
+def test_magic_partitions_on_a_read_only_disk_are_refused_before_any_write():
+    # Found by tests/integration/reliability/test_bad_input.py: mkfs.btrfs used to run and fail with an I/O error.
+    build = Builder()
+    disk = build.disk('loop0', swap_sigs=[])
+    disk.read_only = True
+    decision = _datafs.decide(build.found, swap=True)
+    assert not decision.create and decision.mkswap == []
+    assert decision.failure == 'cannot create the data filesystem: /dev/loop0p2 is on the read-only disk /dev/loop0'
+
+
+def test_a_blank_swap_partition_on_a_read_only_member_disk_is_left_alone():
+    build = Builder()
+    disk = build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(), swap_sigs=[])
+    disk.read_only = True
+    decision = _datafs.decide(build.found, swap=True)
+    assert decision.failure is None and decision.mkswap == [] and decision.swap == []
+    assert decision.warnings == ['magic swap partition /dev/loop0p1 is on the read-only disk /dev/loop0: not formatted']

@@ -40,6 +40,7 @@ def write(root, text, mode=0o644):
 @pytest.mark.parametrize('path, message', [
     ('', 'not an absolute path'), ('docker', 'not an absolute path'), ('/a/../b', 'must not contain ..'),
     ('/', 'must not be /'), ('//', 'must not be /'),
+    ('/var/lib/d\nx', 'control character'), ('/var/lib/\tdocker', 'control character'),
 ])
 def test_check_path_refuses(path, message):
     with pytest.raises(PersistenceError, match=message):
