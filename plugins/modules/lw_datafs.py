@@ -360,7 +360,8 @@ def predicted_result(ctx, state, seen, planned):
 def verify(state, ctx, before, after, planned):
     """Read back what was written: tools have reported success on failed writes before."""
     decision = after.decision
-    if before.decision.create and (decision.fs is None or decision.fs.new
+    # Only a run that created the filesystem reads it back; state=unmounted never creates, even when one is pending.
+    if planned.creation is not None and (decision.fs is None or decision.fs.new
                                    or sorted(decision.fs.paths) != sorted(before.decision.fs.paths)):
         raise CommandError('after the creation, probing finds %s, not a filesystem labelled %s on %s' % (
             'no data filesystem' if decision.fs is None or decision.fs.new else ', '.join(decision.fs.paths),
@@ -435,7 +436,7 @@ def run(module, ctx, state, record):
         after = _datafs.describe_state(ctx, after_seen.decision, after_seen.mounts, after_seen.swaps,
                                        after_seen.members)
     actions = cleanup.describe() + planned.plan.describe()
-    result.update(changed=bool(actions), actions=actions, created=decision.create, swap=ctx.swap)
+    result.update(changed=bool(actions), actions=actions, created=planned.creation is not None, swap=ctx.swap)
     if module._diff and actions:
         result['diff'] = dict(before=before, after=after)
     warn_about(module, result)

@@ -538,3 +538,16 @@ def test_mount_options_are_applied(datafs, magic_disks, paths):
     for target in (paths["data"], paths["state"]):
         options = findmnt(target)["options"].split(",")
         assert "noatime" in options and "compress=zstd:3" in options or "compress=zstd" in options, options
+
+
+def test_unmounted_with_a_creation_pending_unmounts_the_tmpfs(datafs, magic_disks, paths):
+    """Laid-out magic disks not yet formatted (a creation pending) and the volatile tmpfs mounted: state=unmounted
+    unmounts the tmpfs and creates nothing (the read-back must not expect the filesystem a mounted run would make)."""
+    disks = magic_disks(1)
+    os.makedirs(paths["data"], exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", paths["data"]])
+    res = ok(datafs(disks, "unmounted"), changed=True)
+    assert findmnt(paths["data"]) is None
+    assert res["created"] is False, res.explain()
+    assert blkid_probe(disks[0].part(2)).get("TYPE") is None, "state=unmounted formatted the data partition"
+    ok(datafs(disks, "unmounted"), changed=False)
