@@ -362,7 +362,7 @@ def verify(state, ctx, before, after, planned):
     decision = after.decision
     # Only a run that created the filesystem reads it back; state=unmounted never creates, even when one is pending.
     if planned.creation is not None and (decision.fs is None or decision.fs.new
-                                   or sorted(decision.fs.paths) != sorted(before.decision.fs.paths)):
+                                         or sorted(decision.fs.paths) != sorted(before.decision.fs.paths)):
         raise CommandError('after the creation, probing finds %s, not a filesystem labelled %s on %s' % (
             'no data filesystem' if decision.fs is None or decision.fs.new else ', '.join(decision.fs.paths),
             _layout.DATA_LABEL, ', '.join(before.decision.fs.paths)))
