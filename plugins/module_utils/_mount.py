@@ -15,9 +15,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import stat
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 
 DIR_MODE = 0o755
 
@@ -28,37 +27,15 @@ def under(root, path):
 
 
 def missing_dirs(root, path):
-    """The directories make_dirs would create for C(path) under C(root), outermost first; raises on a link."""
-    missing = []
-    current = root
-    for part in [part for part in path.split('/') if part]:
-        current = os.path.join(current, part)
-        try:
-            info = os.lstat(current)
-        except OSError:
-            missing.append(current)
-            continue
-        if missing:
-            continue
-        if stat.S_ISLNK(info.st_mode):
-            raise PersistenceError('%s is a symbolic link: not followed for a mount point' % current)
-        if not stat.S_ISDIR(info.st_mode):
-            raise PersistenceError('%s exists and is not a directory' % current)
-    return missing
+    """The directories make_dirs would create for C(path) (as seen inside C(root)), outermost first; raises on a
+    link (never followed) or a non-directory (_files.missing_dirs)."""
+    return _files.missing_dirs(root, under(root, path))
 
 
 def make_dirs(root, path, mode=DIR_MODE):
-    """Create the missing directories of C(path) under C(root), root-owned with C(mode); return those created."""
-    created = []
-    for directory in missing_dirs(root, path):
-        try:
-            os.mkdir(directory, mode)
-            os.chown(directory, 0, 0)
-            os.chmod(directory, mode)
-        except OSError as exc:
-            raise PersistenceError('cannot create %s: %s' % (directory, exc))
-        created.append(directory)
-    return created
+    """Create the missing directories of C(path) (as seen inside C(root)): root-owned, 0755 above C(path), C(mode)
+    for C(path) itself, no link followed (_files.make_dirs). Returns those created."""
+    return _files.make_dirs(root, under(root, path), mode)
 
 
 def mount(runner, source, target, fstype, options):

@@ -21,11 +21,11 @@ root (the directory of the filesystem it shows), which must be those of the imag
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import errno
 import os
 import posixpath
 import stat
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, PersistenceError
 from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import sandbox_path
@@ -341,71 +341,6 @@ def inspect(mounts, layers):
     return state
 
 
-def walk(root, path):
-    """Check the directories from C(root) down to C(path) with lstat, following no symlink.
-
-    Returns the first one that does not exist (None when all do); raises PersistenceError for a symlink or
-    anything else that is not a directory.
-    """
-    current = root
-    for name in posixpath.relpath(path, root).split('/'):
-        if name in ('', '.'):
-            continue
-        current = posixpath.join(current, name)
-        try:
-            info = os.lstat(current)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return current
-            raise PersistenceError('cannot inspect %s: %s' % (current, exc.strerror))
-        if stat.S_ISLNK(info.st_mode):
-            raise PersistenceError('%s is a symbolic link: refusing to follow it (for %s)' % (current, path))
-        if not stat.S_ISDIR(info.st_mode):
-            raise PersistenceError('%s is not a directory (for %s)' % (current, path))
-    return None
-
-
-def make_dirs(root, path, mode=DIR_MODE, owner=(0, 0)):
-    """Create the missing directories from C(root) down to C(path), following no symlink (openat, O_NOFOLLOW).
-
-    Directories created above C(path) are root-owned 0755; C(path) itself, if created, gets C(mode) and
-    C(owner). Existing directories are left as they are. Returns the directories created.
-    """
-    created = []
-    names = [name for name in posixpath.relpath(path, root).split('/') if name not in ('', '.')]
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    current = root
-    try:
-        for index, name in enumerate(names):
-            current = posixpath.join(current, name)
-            made = False
-            try:
-                os.mkdir(name, 0o700, dir_fd=fd)
-                made = True
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise PersistenceError('cannot create %s: %s' % (current, exc.strerror))
-            try:
-                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    if os.path.islink(current):
-                        raise PersistenceError('%s is a symbolic link: refusing to follow it (for %s)' % (current, path))
-                    raise PersistenceError('%s is not a directory (for %s)' % (current, path))
-                raise PersistenceError('cannot open %s: %s' % (current, exc.strerror))
-            os.close(fd)
-            fd = child
-            if made:
-                last = index == len(names) - 1
-                uid, gid = owner if last else (0, 0)
-                os.fchown(fd, uid, gid)
-                os.fchmod(fd, mode if last else DIR_MODE)
-                created.append(current)
-    finally:
-        os.close(fd)
-    return created
-
-
 def _existing_ancestor(path):
     while not os.path.lexists(path):
         path = posixpath.dirname(path)
@@ -448,13 +383,13 @@ def _dir_actions(plan, root, state, problems):
               (layers.work, DIR_MODE, (0, 0)))
     for path, mode, owner in wanted:
         try:
-            missing = walk(root, path)
+            missing = _files.missing_dirs(root, path)
         except PersistenceError as exc:
             problems.append(exc.message)
             continue
-        if missing is not None:
+        if missing:
             plan.add('overlay-mkdir', layers.path, 'create %s (owner %d:%d, mode %04o)' % (path, owner[0], owner[1], mode),
-                     lambda path=path, mode=mode, owner=owner: make_dirs(root, path, mode, owner))
+                     lambda path=path, mode=mode, owner=owner: _files.make_dirs(root, path, mode, owner))
     upper, work = _existing_ancestor(layers.upper), _existing_ancestor(layers.work)
     if os.lstat(upper).st_dev != os.lstat(work).st_dev:
         problems.append('%s and %s are on different filesystems: overlayfs needs upper and work on one'
@@ -472,11 +407,11 @@ def _refuse(problems):
 def check_target(root, layers):
     """Problem with the image's directory C(layers.target) (missing, a symlink, not a directory), or None."""
     try:
-        missing = walk(root, layers.target)
+        missing = _files.missing_dirs(root, layers.target)
     except PersistenceError as exc:
         return exc.message
-    if missing is not None:
-        return '%s does not exist (the image has no %s)' % (missing, layers.path)
+    if missing:
+        return '%s does not exist (the image has no %s)' % (missing[0], layers.path)
     for char_path in (layers.lower, layers.upper, layers.work):
         what = special_char(char_path)
         if what:

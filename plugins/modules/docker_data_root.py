@@ -115,14 +115,13 @@ actions:
   sample: ["/etc/docker/daemon.json: add data-root = /mnt/lightwhale-data/lightwhale-state/docker (2 other key(s) kept)"]
 '''
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _docker
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import persistence_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
 
 
 def run(module, root, config, data_root):
@@ -161,13 +160,8 @@ def main():
         data_root = _docker.check_path('data_root', params['data_root'])
         config = _docker.check_path('config', params['config'])
         root = params['root']
-        if module.check_mode:
-            if not os.path.isdir(root):
-                raise PersistenceError('root %s does not exist or is not a directory' % root)
+        with run_lock(root, params['timeout'], module.check_mode):
             result = run(module, root, config, data_root)
-        else:
-            with persistence_lock(root, params['timeout']):
-                result = run(module, root, config, data_root)
     except PersistenceError as exc:
         error = exc
     if error:

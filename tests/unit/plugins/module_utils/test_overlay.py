@@ -14,6 +14,7 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
@@ -331,31 +332,32 @@ def test_plan_unmounted_refuses_submounts(image):
 # ---------------------------------------------------------------- directories, without following links
 
 
-def test_walk_reports_the_first_missing_directory(image):
-    assert _overlay.walk(image, os.path.join(image, 'etc')) is None
-    assert _overlay.walk(image, os.path.join(image, 'run/a/b')) == os.path.join(image, 'run')
+def test_missing_dirs_lists_the_missing_directories(image):
+    assert _files.missing_dirs(image, os.path.join(image, 'etc')) == []
+    assert _files.missing_dirs(image, os.path.join(image, 'run/a/b')) == [
+        os.path.join(image, 'run'), os.path.join(image, 'run/a'), os.path.join(image, 'run/a/b')]
 
 
-def test_walk_refuses_links_and_files(image):
+def test_missing_dirs_refuses_links_and_files(image):
     os.symlink('etc', os.path.join(image, 'link'))
     open(os.path.join(image, 'file'), 'w').close()
     with pytest.raises(PersistenceError, match='link is a symbolic link: refusing to follow it'):
-        _overlay.walk(image, os.path.join(image, 'link/x'))
+        _files.missing_dirs(image, os.path.join(image, 'link/x'))
     with pytest.raises(PersistenceError, match='file is not a directory'):
-        _overlay.walk(image, os.path.join(image, 'file/x'))
+        _files.missing_dirs(image, os.path.join(image, 'file/x'))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='creates root-owned directories')
 def test_make_dirs_modes_owners_and_links(image):
     target = os.path.join(image, 'a/b/c')
-    assert _overlay.make_dirs(image, target, 0o700, (1000, 1000)) == [
+    assert _files.make_dirs(image, target, 0o700, (1000, 1000)) == [
         os.path.join(image, 'a'), os.path.join(image, 'a/b'), target]
     modes = [(os.stat(path).st_mode & 0o7777, os.stat(path).st_uid) for path in (os.path.join(image, 'a'), target)]
     assert modes == [(0o755, 0), (0o700, 1000)]
-    assert _overlay.make_dirs(image, target) == []  # existing directories are left as they are
+    assert _files.make_dirs(image, target) == []  # existing directories are left as they are
     assert os.stat(target).st_mode & 0o7777 == 0o700
     outside = os.path.join(image, 'etc')
     os.symlink(outside, os.path.join(image, 'planted'))
     with pytest.raises(PersistenceError, match='planted is a symbolic link'):
-        _overlay.make_dirs(image, os.path.join(image, 'planted/x'))
+        _files.make_dirs(image, os.path.join(image, 'planted/x'))
     assert os.listdir(outside) == []
