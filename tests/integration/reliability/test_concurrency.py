@@ -1,0 +1,185 @@
+"""Reliability (issue #7): two boots at once never both format.
+
+Twenty times, on fresh magic disks (one disk in odd iterations, two in even ones): the real boot playbook is started
+twice at the same moment - two `ansible-playbook` processes held at a gate file and released together, same sandbox
+root, same mount namespace (this test's). Both must finish successfully; the disks must be laid out and formatted
+exactly once (one run did it, the other found the work done after waiting on the lock); the end state must be
+consistent (one btrfs, every run reporting its UUID; each mount exactly once, no tmpfs left under the data
+filesystem, overlays not stacked, writes through the overlays reach the data filesystem); and the next boot must
+change nothing.
+
+Found with it (known bug, reported in issue #7, counted in the figures rather than hidden): the role's step 6
+"unmount the tmpfs" is lw_datafs state=unmounted, which unmounts whatever is at the data mount point. In about one
+iteration in twenty, one run's step 6 came right after the other run had mounted the new filesystem, and took it
+down (swap off, state and data unmounted) before mounting it again itself. Every other check still held in that
+iteration, so it is reported as xfail with the details; any other failure fails. A second interleaving (a boot whose
+step 1 comes after the other run's steps 2-4) is made deterministic in the last test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+from lwkit import blkid_probe, figures
+from lwkit.boot import BootRunner, ok, status_of, task_results
+from lwkit.overlay import make_image, mount_table
+from lwkit.sysutil import read_swaps
+
+pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
+
+CLAIM = "two boots at once format once"
+ITERATIONS = 20
+DATA = "/mnt/lightwhale-data"
+STATE = DATA + "/lightwhale-state"
+OVERLAYS = ("/etc", "/var", "/home")
+
+
+@pytest.fixture
+def boot(ansible):
+    return BootRunner(ansible)
+
+
+@pytest.fixture
+def box(sandbox_root):
+    make_image(sandbox_root)
+    return os.path.realpath(sandbox_root)
+
+
+def formatted(res):
+    """Which of this run's lw_datafs tasks created the data filesystem (step 5, or step 1 resuming a first boot)?"""
+    return [rec["result"].get("created") is True and rec["result"].get("changed") is True
+            for rec in task_results(res, action="lw_datafs")]
+
+
+def laid_out(res):
+    """Did this run write the magic partitions (steps 2-4 changed)?"""
+    return [bool(rec["result"].get("changed")) for rec in task_results(res, action="magic_disk")]
+
+
+def unmounted_data(res):
+    """Did the run's step 6 unmount take down a data subvolume (a mount the other run had just made)?"""
+    return [action for rec in task_results(res, action="lw_datafs", name_part="unmount the tmpfs")
+            for action in rec["result"].get("actions", []) if "data subvolume" in str(action)]
+
+
+def writes_reach_the_data_filesystem(box):
+    """A file written through each overlay lands in its upper layer on the data filesystem (visible there), not
+    in a directory hidden under a later mount."""
+    lost = []
+    for d in OVERLAYS:
+        name = f"concurrency-probe-{d.strip('/')}"
+        with open(os.path.join(box + d, name), "w", encoding="ascii") as fh:
+            fh.write("probe\n")
+        if not os.path.exists(os.path.join(box + STATE, "overlay/upper" + d, name)):
+            lost.append(d)
+    return lost
+
+
+def final_uuid(res):
+    """The UUID of the data filesystem the run's last successful lw_datafs mount reported."""
+    recs = [rec for rec in task_results(res, action="lw_datafs")
+            if rec.get("event") == "ok" and rec["result"].get("mounts")]
+    return recs[-1]["result"].get("uuid") if recs else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("iteration", range(1, ITERATIONS + 1))
+def test_two_boots_started_at_once_format_exactly_once(boot, box, magic_disk, lw_workdir, iteration):
+    count = 1 if iteration % 2 else 2
+    disks = [magic_disk("512M", name=f"magic{i}") for i in range(count)]
+    gate = os.path.join(lw_workdir, "go")
+    spawned = [boot.spawn(box, disks, gate=gate) for _ in range(2)]
+    with open(gate, "w", encoding="ascii"):
+        pass
+    runs = [job.wait() for job in spawned]
+
+    data_parts = [d.part(2) for d in disks]
+    uuids = {blkid_probe(part).get("UUID") for part in data_parts}
+    formats = [sum(formatted(res)) for res in runs]
+    layouts = [sum(laid_out(res)) for res in runs]
+    table = mount_table(box)
+    at = Counter(line.target[len(box):] for line in table)
+    fstypes = {line.target[len(box):]: [m.fstype for m in table if m.target == line.target] for line in table}
+    status = status_of(box)
+    stolen = [unmounted_data(res) for res in runs]
+    lost = writes_reach_the_data_filesystem(box)
+    formatted_once = sum(formats) == 1 and sum(layouts) == 1 and len(uuids) == 1 and None not in uuids
+    consistent = (
+        all(res.rc == 0 for res in runs)
+        and all(final_uuid(res) in uuids for res in runs)
+        and at[DATA] == 1 and at[STATE] == 1 and fstypes[DATA] == ["btrfs"]
+        and all(at[d] == 1 and fstypes[d] == ["overlay"] for d in OVERLAYS)
+        and status is not None and status["mode"] == "persistent" and status["ok"] is True
+        and not lost
+    )
+    # Both runs found no filesystem at step 1 and went down the first-boot path together (the second waiting on the
+    # lock at steps 2-4 and 5): the contention the claim is about, not one run after the other.
+    both_first_boot = all(rec["event"] != "skipped" for res in runs for rec in task_results(res, action="magic_disk"))
+    both_first_boot = both_first_boot and all(task_results(res, action="magic_disk") for res in runs)
+    figures.add(CLAIM, "iterations formatted exactly once (one layout, one mkfs, one UUID)", int(formatted_once), 1,
+                "iterations")
+    figures.add(CLAIM, "iterations with both runs ok and a consistent end state", int(consistent), 1, "iterations")
+    figures.add(CLAIM, "iterations where both runs took the first-boot path (real contention)",
+                int(both_first_boot), 1, "iterations")
+    figures.add(CLAIM, "iterations where one run unmounted the data filesystem the other had mounted (known bug)",
+                int(any(stolen)), 1, "iterations")
+
+    assert sorted(formats) == [0, 1], f"lw_datafs created the filesystem {formats} times in the two runs"
+    assert sorted(layouts) == [0, 1], f"steps 2-4 wrote the partitions in {layouts} runs"
+    assert len(uuids) == 1 and None not in uuids, uuids
+    for res in runs:
+        ok(res)
+    assert [final_uuid(res) for res in runs] == list(uuids) * 2
+    assert at[DATA] == 1 and at[STATE] == 1, table
+    assert fstypes[DATA] == ["btrfs"] and fstypes[STATE] == ["btrfs"], table
+    for d in OVERLAYS:
+        assert at[d] == 1 and fstypes[d] == ["overlay"], (d, table)
+        assert at["/run/lightwhale/overlay/lower" + d] == 1, (d, table)
+    assert not [line for line in table if line.fstype == "tmpfs" and line.target.startswith(box + DATA)], table
+    assert lost == [], f"writes through the overlays of {lost} do not reach the data filesystem"
+    assert sorted(s for s in read_swaps() if any(s.startswith(d.path + "p") for d in disks)) == \
+        sorted(d.part(1) for d in disks)
+    assert status["mode"] == "persistent" and status["ok"] is True and status["failure"] is None, status
+    assert status["devices"] == data_parts and status["uuid"] in uuids, status
+
+    again = ok(boot.boot(box, disks), changed=False)
+    assert not task_results(again, action="magic_disk")
+    assert {blkid_probe(part).get("UUID") for part in data_parts} == uuids
+    assert Counter(line.target for line in mount_table(box)) == Counter(line.target for line in table)
+    if any(stolen):
+        # Everything above held (formatted once, consistent, nothing lost, the next boot changed nothing), but one
+        # run's step 6 "unmount the tmpfs" (lw_datafs state=unmounted) took down the data filesystem and swap the
+        # other run had just mounted, and mounted them again: a window in which the other run's overlays could land
+        # on the bare mount point. Known bug, reported in issue #7; not hidden: counted in the figures above.
+        pytest.xfail(f"known bug: a run's step 6 unmounted the data filesystem the other run had mounted: {stolen}")
+
+
+KNOWN_CONFLICT = "tmpfs (volatile) is mounted there, not subvolume @lightwhale-data of the data filesystem (new)"
+
+
+def test_a_boot_started_while_another_is_between_steps_4_and_5_converges(boot, box, magic_disk, ansible):
+    """An interleaving of two boots, made deterministic: the first run's steps 1-4 (its lw_datafs mounted the volatile
+    tmpfs, its magic_disk laid out the disk), then a second boot starts before the first reaches step 5. It must
+    not format twice, and it should succeed. Today its step 1 refuses with a mount conflict (known bug, reported in
+    issue #7): that exact failure is reported as xfail after checking it wrote nothing; anything else fails."""
+    disks = [magic_disk("512M", name="magic0")]
+    devices = [d.path for d in disks]
+    step1 = ansible.run_module("lw_datafs", {"root": box, "devices": devices, "state": "mounted"})
+    assert step1.rc == 0 and step1["mode"] == "volatile", step1.explain()
+    steps24 = ansible.run_module("magic_disk", {"root": box, "devices": devices, "state": "partitioned"})
+    assert steps24.rc == 0 and steps24.changed, steps24.explain()
+    layout = disks[0].table_partitions()
+
+    second = boot.boot(box, disks)
+    status = status_of(box)
+    if second.rc != 0 and KNOWN_CONFLICT in (status or {}).get("failure", ""):
+        assert disks[0].table_partitions() == layout
+        assert "TYPE" not in blkid_probe(disks[0].part(2)), "the data partition was formatted after all"
+        assert [line.fstype for line in mount_table(box)] == ["tmpfs"], mount_table(box)
+        pytest.xfail("known bug: the second boot's step 1 refuses the first boot's tmpfs over new magic partitions: "
+                     + status["failure"])
+    ok(second)
+    assert status["mode"] == "persistent" and status["ok"] is True, status
+    assert formatted(second).count(True) == 1
