@@ -214,7 +214,7 @@ def parse_sfdisk_json(text, path='device'):
                 uuid=(entry.get('uuid') or '').upper() or None,
                 start=int(entry['start']) * sector, size=int(entry['size']) * sector))
         return dict(label=table.get('label'), id=table.get('id'), partitions=partitions)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ProbeError('%s: cannot parse sfdisk output: %s' % (path, exc), device=path)
 
 
