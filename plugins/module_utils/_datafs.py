@@ -277,7 +277,11 @@ def decide(found, swap, busy_ok=()):
         return decision
     else:
         data = found.magic('data')
-        if data:
+        # A candidate disk that still carries the magic header is not laid out yet (steps 2-3 unfinished: a first
+        # boot killed between two disks). Creating now would leave it out of the filesystem for good: magic_disk
+        # (state=partitioned) lays out every magic disk first, then one filesystem goes over all of them.
+        pending = [disk.path for disk in found.disks if not disk.skipped and disk.magic]
+        if data and not pending:
             for probed in data:
                 why = _creation_refusal(probed)
                 if why is None and probed.disk.read_only:

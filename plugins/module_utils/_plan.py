@@ -9,6 +9,10 @@ Crash injection for tests: when the environment variable LIGHTWHALE_PERSISTENCE_
 checkpoint (C(before:STEP) or C(after:STEP), optionally C(@N) for the N-th time it is reached), the
 process kills itself with SIGKILL there. Only the test suite sets it; it proves that every
 interrupted run converges on the next one.
+
+Checkpoint trace, also for tests only: when LIGHTWHALE_PERSISTENCE_CRASH_TRACE names a file, every
+checkpoint reached is appended to it as one line C(STEP@N) (before and after each action), so a test
+can list the points a real run passes and crash at each of them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,16 +22,23 @@ import os
 import signal
 
 CRASH_ENV = 'LIGHTWHALE_PERSISTENCE_CRASH_AT'
+TRACE_ENV = 'LIGHTWHALE_PERSISTENCE_CRASH_TRACE'
 
 _reached = {}
 
 
 def checkpoint(name):
-    """Die here with SIGKILL if the test harness asked for it (see module docstring)."""
+    """Die here with SIGKILL if the test harness asked for it; note the point in the trace (module docstring)."""
     wanted = os.environ.get(CRASH_ENV)
-    if not wanted:
+    trace = os.environ.get(TRACE_ENV)
+    if not wanted and not trace:
         return
     _reached[name] = _reached.get(name, 0) + 1
+    if trace:
+        with open(trace, 'a') as out:
+            out.write('%s@%d\n' % (name, _reached[name]))
+    if not wanted:
+        return
     for spec in wanted.split(','):
         point, _sep, count = spec.strip().partition('@')
         if point == name and _reached[name] == int(count or 1):

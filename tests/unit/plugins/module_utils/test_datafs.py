@@ -311,3 +311,17 @@ def test_a_blank_swap_partition_on_a_read_only_member_disk_is_left_alone():
     decision = _datafs.decide(build.found, swap=True)
     assert decision.failure is None and decision.mkswap == [] and decision.swap == []
     assert decision.warnings == ['magic swap partition /dev/loop0p1 is on the read-only disk /dev/loop0: not formatted']
+
+
+def test_no_creation_while_a_magic_disk_still_waits_for_its_layout():
+    """A first boot killed between two disks: loop0 laid out, loop1 still only has the header. Formatting loop0 alone
+    would leave loop1 out for good; magic_disk lays it out first, then one filesystem goes over both."""
+    build = Builder()
+    build.disk('loop0', swap_sigs=[])
+    pending = Disk(BlockDevice('loop1', '/dev/loop1', (7, 1)))
+    pending.magic = True
+    build.found.disks.append(pending)
+    decision = _datafs.decide(build.found, swap=True)
+    assert decision.fs is None and not decision.create and decision.failure is None and decision.mkswap == []
+    pending.magic = False
+    assert _datafs.decide(build.found, swap=True).create

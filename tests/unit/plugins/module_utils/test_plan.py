@@ -41,3 +41,24 @@ def test_checkpoint_kills_at_the_named_point_and_count():
     proc = subprocess.run([sys.executable, '-c', code], env=env, stdout=subprocess.PIPE, check=False)
     assert proc.returncode == -signal.SIGKILL
     assert proc.stdout.split() == [b'a', b'b', b'b']
+
+
+def test_checkpoint_trace_lists_every_point_reached_with_its_count(tmp_path):
+    code = ('import sys; sys.path[:0] = %r\n'
+            'from ansible_collections.lightwhale.persistence.plugins.module_utils import _plan\n'
+            'plan = _plan.Plan()\n'
+            'for step in ("a", "b", "b"):\n'
+            '    plan.add(step, None, step, lambda: None)\n'
+            'plan.apply()\n') % (sys.path,)
+    trace = tmp_path / 'trace'
+    env = {k: v for k, v in os.environ.items() if k != _plan.CRASH_ENV}
+    env[_plan.TRACE_ENV] = str(trace)
+    proc = subprocess.run([sys.executable, '-c', code], env=env, check=False)
+    assert proc.returncode == 0
+    assert trace.read_text().split() == ['before:a@1', 'after:a@1', 'before:b@1', 'after:b@1', 'before:b@2', 'after:b@2']
+    # With a crash point too, the point is traced before the process dies there.
+    trace.unlink()
+    env[_plan.CRASH_ENV] = 'before:b@2'
+    proc = subprocess.run([sys.executable, '-c', code], env=env, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert trace.read_text().split()[-1] == 'before:b@2'
