@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import fnmatch
 import re
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
@@ -57,6 +58,9 @@ def _globs(value, what):
 
 def parse_select(select):
     """The selector with its defaults: dict(count (int or None for all), min_size, max_size, patterns, exclude)."""
+    if select is not None and not isinstance(select, Mapping):
+        raise AnsibleFilterError('lightwhale_persistence_select: a dictionary (count, min_size, max_size, patterns, '
+                                 'exclude), got %r' % (select,))
     select = dict(select or {})
     unknown = sorted(set(select) - set(SELECT_KEYS))
     if unknown:
