@@ -266,18 +266,3 @@ def test_status_parse_never_raises(data):
     status = _status.parse(data)
     assert status is None or isinstance(status, dict)
 
-
-# ---------------------------------------------------------------------------------------------- the enable role's selector
-
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(JSON, st.dictionaries(st.sampled_from(['count', 'min_size', 'max_size', 'patterns', 'exclude']), JSON,
-                                       max_size=5)))
-def test_enable_plan_selector_raises_only_filter_errors(select):
-    from ansible.errors import AnsibleFilterError
-    from ansible_collections.lightwhale.persistence.plugins.filter.enable_plan import parse_select
-    try:
-        parsed = parse_select(select)
-    except AnsibleFilterError as exc:
-        assert 'lightwhale_persistence_select' in str(exc)
-    else:
-        assert set(parsed) == {'count', 'min_size', 'max_size', 'patterns', 'exclude'}
