@@ -265,4 +265,3 @@ def test_daemon_json_raises_only_persistence_errors(data):
 def test_status_parse_never_raises(data):
     status = _status.parse(data)
     assert status is None or isinstance(status, dict)
-
