@@ -14,6 +14,10 @@ How the kill is made deterministic (no timing race):
   its MKFS_KILL_AT-th pwrite64 (strace counts per thread), then SIGKILLs the module that ran it. The disk then holds a
   partial btrfs (the superblock with mkfs's temporary magic), checked before the next boot.
 
+The kill takes down the module process at the point; the playbook then goes on along its failure path, as the role
+is designed to (a failed stage is recorded, the next one runs when it can, the status file is written). Its trace
+must match the uninterrupted boot's up to the point and never reach the next checkpoint of that boot.
+
 Each crash boot runs in its own private mount namespace (its mounts vanish when it ends), followed by what a power-off
 does (power_off: swap off, the kernel forgets partitions and btrfs members). The converging boot runs in the test's
 namespace, so its end state can be read with the plain tools (sfdisk, blkid, btrfs, findmnt, /proc/swaps), and is
