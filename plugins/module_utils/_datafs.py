@@ -60,12 +60,14 @@ class Targets:
 class Context:
     """What every planner needs: the runner, the targets and the settings of this run."""
 
-    def __init__(self, runner, root, swap, mount_options, timeout):
+    def __init__(self, runner, root, swap, mount_options, timeout, replace_tmpfs=False):
         self.runner = runner
         self.targets = Targets(root)
         self.swap = swap
         self.mount_options = list(mount_options)
         self.timeout = timeout
+        # Replace an empty tmpfs at the data mount point by the data filesystem (see empty_tmpfs).
+        self.replace_tmpfs = replace_tmpfs
         # Mount targets this run mounted, in order (the failure fallback undoes a half-done persistent mount).
         self.mounted = []
 
@@ -585,8 +587,28 @@ def plan_present(ctx, decision, planned):
     plan.add('label', None, 'label the filesystem %s (the commit point)' % _layout.DATA_LABEL, creation.label)
 
 
+def empty_tmpfs(ctx, mount, mounts):
+    """Whether C(mount), at the data mount point, is a tmpfs with nothing in it but an empty state directory and
+    nothing mounted below it: the volatile tmpfs of an earlier step of this boot, which may be replaced."""
+    target = ctx.targets.data
+    if mount is None or mount.fstype != 'tmpfs':
+        return False
+    if any(other.target.startswith(target + '/') for other in mounts):
+        return False
+    try:
+        names = os.listdir(target)
+        if not names:
+            return True
+        state = os.path.join(target, os.path.basename(ctx.targets.state))
+        return (names == [os.path.basename(ctx.targets.state)] and not os.path.islink(state)
+                and os.path.isdir(state) and not os.listdir(state))
+    except OSError:
+        return False
+
+
 def _expect_persistent(ctx, decision, mounts, members):
-    """Which of the two subvolume mounts are missing; MountConflict if either target holds something else."""
+    """Which of the two subvolume mounts are missing; MountConflict if either target holds something else. With
+    C(replace_tmpfs), an empty tmpfs at the data mount point counts as missing (C(plan_mounted) unmounts it first)."""
     fs = decision.fs
     wanted = ((ctx.targets.data, _layout.SUBVOL_DATA, _layout.DATA_MOUNT),
               (ctx.targets.state, _layout.SUBVOL_STATE, _layout.STATE_DIR))
@@ -594,6 +616,8 @@ def _expect_persistent(ctx, decision, mounts, members):
     for target, subvolume, path in wanted:
         mount = top_mount(mounts, target)
         if mount is None:
+            todo.append((target, subvolume, path))
+        elif target == ctx.targets.data and ctx.replace_tmpfs and empty_tmpfs(ctx, mount, mounts):
             todo.append((target, subvolume, path))
         elif not is_subvolume_mount(mount, subvolume, fs.uuid, members):
             if target == ctx.targets.data and mount.fstype == 'tmpfs' and not fs.new:
@@ -639,12 +663,17 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
         return
     # Refuse a conflict before anything is written, creation included.
     todo = _expect_persistent(ctx, decision, mounts, members)
-    if top_mount(mounts, ctx.targets.data) is None:
+    tmpfs = top_mount(mounts, ctx.targets.data)
+    if tmpfs is None:
         # A link or a file where the mount point goes: refused before anything is written.
         _mount.missing_dirs(ctx.targets.root, _layout.DATA_MOUNT)
     plan_present(ctx, decision, planned)
     fs = decision.fs
     degraded = fs.degraded
+    if tmpfs is not None and tmpfs.fstype == 'tmpfs' and any(target == ctx.targets.data for target, _s, _p in todo):
+        # replace_tmpfs: the empty volatile tmpfs goes, under the same lock as the mounts that take its place.
+        planned.plan.add('umount-tmpfs', ctx.targets.data, 'unmount the empty volatile tmpfs (replace_tmpfs)',
+                         functools.partial(_mount.umount, ctx.runner, ctx.targets.data))
     for target, subvolume, path in todo:
         step = 'mount-data' if target == ctx.targets.data else 'mount-state'
         description = 'mount subvolume %s of the %s%s' % (

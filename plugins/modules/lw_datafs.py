@@ -106,6 +106,17 @@ options:
       - Seconds to wait for the lock held by another run, and for partition nodes to appear.
     type: int
     default: 30
+  replace_tmpfs:
+    description:
+      - With O(state=mounted), when the data filesystem is there (or is created by this run) and the data mount point
+        holds an empty tmpfs - nothing in it but an empty state directory, nothing mounted below it, as the volatile
+        tmpfs of an earlier step of the same boot is - unmount the tmpfs and mount the data filesystem in its place,
+        in one locked run.
+      - The boot role sets it on its first-boot path, so that two boots at once never unmount each other's mounts.
+      - A tmpfs that holds anything, or has mounts below it (the overlays of a volatile boot), is never replaced; the
+        run fails and says so, as it does without this option.
+    type: bool
+    default: false
 notes:
   - Missing members are named by their btrfs device id (the name C(btrfs replace) takes), because a device that is
     gone has no path.
@@ -510,6 +521,7 @@ def main():
             mount_options=dict(type='list', elements='str', default=[]),
             root=dict(type='path', default='/'),
             timeout=dict(type='int', default=30),
+            replace_tmpfs=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -522,7 +534,8 @@ def main():
             module.fail_json(msg='mount_options: %r is not allowed: the module sets the subvolume itself' % option)
     swap = _cmdline.swap_wanted(params['swap'], params['kernel_cmdline'])
 
-    ctx = _datafs.Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'])
+    ctx = _datafs.Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'],
+                          replace_tmpfs=params['replace_tmpfs'])
     record = dict(plans=[], seen=None)
     error = None
     result = None

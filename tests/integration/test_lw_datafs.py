@@ -551,3 +551,32 @@ def test_unmounted_with_a_creation_pending_unmounts_the_tmpfs(datafs, magic_disk
     assert res["created"] is False, res.explain()
     assert blkid_probe(disks[0].part(2)).get("TYPE") is None, "state=unmounted formatted the data partition"
     ok(datafs(disks, "unmounted"), changed=False)
+
+
+def test_replace_tmpfs_swaps_an_empty_volatile_tmpfs_for_the_new_filesystem(ansible, datafs, magic_disk, paths,
+                                                                            sandbox_root):
+    """The boot's first-boot path: step 1 mounted the volatile tmpfs, steps 2-5 made the filesystem; step 6 with
+    replace_tmpfs unmounts the empty tmpfs and mounts the subvolumes in one run. Without the option, or with anything
+    in the tmpfs, it is refused as before and nothing changes."""
+    disk = magic_disk("512M", name="magic0")
+    volatile = ok(datafs([disk]), changed=True)
+    assert volatile["mode"] == "volatile" and findmnt(paths["data"])["fstype"] == "tmpfs"
+    laid_out = ansible.run_module("magic_disk", dict(devices=[disk.path], state="partitioned", root=sandbox_root,
+                                                     kernel_cmdline="quiet"))
+    assert laid_out.rc == 0 and laid_out.changed, laid_out.explain()
+    ok(datafs([disk], "present"), changed=True)
+
+    failed(datafs([disk]), "tmpfs")
+    with open(os.path.join(paths["state"], "kept.txt"), "w", encoding="utf-8") as handle:
+        handle.write("not empty")
+    refused = failed(datafs([disk], replace_tmpfs=True), "tmpfs")
+    assert not refused.changed and findmnt(paths["data"])["fstype"] == "tmpfs"
+    os.unlink(os.path.join(paths["state"], "kept.txt"))
+
+    check = ok(datafs([disk], replace_tmpfs=True, check=True), changed=True)
+    assert findmnt(paths["data"])["fstype"] == "tmpfs", "check mode unmounted the tmpfs"
+    res = ok(datafs([disk], replace_tmpfs=True), changed=True)
+    assert res["actions"] == check["actions"] and step_names(res)[0].startswith("unmount the empty volatile tmpfs")
+    assert_persistent(res, [disk], paths)
+    assert [m["fstype"] for m in res["mounts"]] == ["btrfs", "btrfs"]
+    ok(datafs([disk], replace_tmpfs=True), changed=False)

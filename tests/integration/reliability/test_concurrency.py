@@ -8,12 +8,13 @@ consistent (one btrfs, every run reporting its UUID; each mount exactly once, no
 filesystem, overlays not stacked, writes through the overlays reach the data filesystem); and the next boot must
 change nothing.
 
-Found with it (known bug, reported in issue #7, counted in the figures rather than hidden): the role's step 6
-"unmount the tmpfs" is lw_datafs state=unmounted, which unmounts whatever is at the data mount point. In about one
-iteration in twenty, one run's step 6 came right after the other run had mounted the new filesystem, and took it
-down (swap off, state and data unmounted) before mounting it again itself. Every other check still held in that
-iteration, so it is reported as xfail with the details; any other failure fails. A second interleaving (a boot whose
-step 1 comes after the other run's steps 2-4) is made deterministic in the last test.
+Found with it and fixed: the role's step 6 used to be two runs, lw_datafs state=unmounted ("unmount the tmpfs"),
+which unmounts whatever is at the data mount point, then state=mounted. About one iteration in 45, one run's
+unmount came right after the other run had mounted the new filesystem and took it down (swap off, state and data
+unmounted) before mounting it again. Step 6 is now one locked lw_datafs state=mounted run with replace_tmpfs, which
+replaces only an empty tmpfs; every iteration asserts that no run unmounted a data subvolume. A second interleaving
+(a boot whose step 1 comes after the other run's steps 2-4; it used to fail with a mount conflict) is made
+deterministic in the last test.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def laid_out(res):
 
 
 def unmounted_data(res):
-    """Did the run's step 6 unmount take down a data subvolume (a mount the other run had just made)?"""
-    return [action for rec in task_results(res, action="lw_datafs", name_part="unmount the tmpfs")
-            for action in rec["result"].get("actions", []) if "data subvolume" in str(action)]
+    """Actions of the run's lw_datafs tasks that unmounted a data or state subvolume (a mount the other run made)."""
+    return [action for rec in task_results(res, action="lw_datafs")
+            for action in rec["result"].get("actions", []) if "unmount" in str(action) and "subvolume" in str(action)]
 
 
 def writes_reach_the_data_filesystem(box):
@@ -123,7 +124,7 @@ def test_two_boots_started_at_once_format_exactly_once(boot, box, magic_disk, lw
     figures.add(CLAIM, "iterations with both runs ok and a consistent end state", int(consistent), 1, "iterations")
     figures.add(CLAIM, "iterations where both runs took the first-boot path (real contention)",
                 int(both_first_boot), 1, "iterations")
-    figures.add(CLAIM, "iterations where one run unmounted the data filesystem the other had mounted (known bug)",
+    figures.add(CLAIM, "iterations where one run unmounted the data filesystem the other had mounted (must be 0)",
                 int(any(stolen)), 1, "iterations")
 
     assert sorted(formats) == [0, 1], f"lw_datafs created the filesystem {formats} times in the two runs"
@@ -148,22 +149,15 @@ def test_two_boots_started_at_once_format_exactly_once(boot, box, magic_disk, lw
     assert not task_results(again, action="magic_disk")
     assert {blkid_probe(part).get("UUID") for part in data_parts} == uuids
     assert Counter(line.target for line in mount_table(box)) == Counter(line.target for line in table)
-    if any(stolen):
-        # Everything above held (formatted once, consistent, nothing lost, the next boot changed nothing), but one
-        # run's step 6 "unmount the tmpfs" (lw_datafs state=unmounted) took down the data filesystem and swap the
-        # other run had just mounted, and mounted them again: a window in which the other run's overlays could land
-        # on the bare mount point. Known bug, reported in issue #7; not hidden: counted in the figures above.
-        pytest.xfail(f"known bug: a run's step 6 unmounted the data filesystem the other run had mounted: {stolen}")
-
-
-KNOWN_CONFLICT = "tmpfs (volatile) is mounted there, not subvolume @lightwhale-data of the data filesystem (new)"
+    assert not any(stolen), f"a run unmounted the data filesystem the other run had mounted: {stolen}"
 
 
 def test_a_boot_started_while_another_is_between_steps_4_and_5_converges(boot, box, magic_disk, ansible):
     """An interleaving of two boots, made deterministic: the first run's steps 1-4 (its lw_datafs mounted the volatile
     tmpfs, its magic_disk laid out the disk), then a second boot starts before the first reaches step 5. It must
-    not format twice, and it should succeed. Today its step 1 refuses with a mount conflict (known bug, reported in
-    issue #7): that exact failure is reported as xfail after checking it wrote nothing; anything else fails."""
+    not format twice, and it succeeds: its step 1 (replace_tmpfs) creates the filesystem and mounts it in place of the
+    first run's empty tmpfs (it used to refuse with a mount conflict). Then the first run goes on with its steps 5
+    and 6, which find the work done."""
     disks = [magic_disk("512M", name="magic0")]
     devices = [d.path for d in disks]
     step1 = ansible.run_module("lw_datafs", {"root": box, "devices": devices, "state": "mounted"})
@@ -174,12 +168,17 @@ def test_a_boot_started_while_another_is_between_steps_4_and_5_converges(boot, b
 
     second = boot.boot(box, disks)
     status = status_of(box)
-    if second.rc != 0 and KNOWN_CONFLICT in (status or {}).get("failure", ""):
-        assert disks[0].table_partitions() == layout
-        assert "TYPE" not in blkid_probe(disks[0].part(2)), "the data partition was formatted after all"
-        assert [line.fstype for line in mount_table(box)] == ["tmpfs"], mount_table(box)
-        pytest.xfail("known bug: the second boot's step 1 refuses the first boot's tmpfs over new magic partitions: "
-                     + status["failure"])
     ok(second)
     assert status["mode"] == "persistent" and status["ok"] is True, status
     assert formatted(second).count(True) == 1
+    assert disks[0].table_partitions() == layout, "the second boot laid the disk out again"
+    uuid = blkid_probe(disks[0].part(2)).get("UUID")
+    # The first run goes on: its step 5 finds the filesystem, its step 6 finds it mounted.
+    step5 = ansible.run_module("lw_datafs", {"root": box, "devices": devices, "state": "present"})
+    assert step5.rc == 0 and not step5.changed and step5["created"] is False, step5.explain()
+    step6 = ansible.run_module("lw_datafs", {"root": box, "devices": devices, "state": "mounted",
+                                             "replace_tmpfs": True})
+    assert step6.rc == 0 and not step6.changed and step6["mode"] == "persistent", step6.explain()
+    assert blkid_probe(disks[0].part(2)).get("UUID") == uuid
+    assert [line.fstype for line in mount_table(box) if line.target.startswith(box + DATA)][:2] == \
+        ["btrfs", "btrfs"], mount_table(box)

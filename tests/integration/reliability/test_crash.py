@@ -70,7 +70,7 @@ def first_boot_actions(count):
                                                    "wipe-partitions", "wipe-header")]
     actions += [f"mkswap@{i}" for i in range(1, count + 1)]      # lw_datafs present
     actions += ["mkfs@1", "mount-top@1", "subvolume@1", "subvolume@2", "subvolume@3", "umount-top@1", "label@1"]
-    actions += ["umount-data@1"]                                 # lw_datafs unmounted: the tmpfs goes
+    actions += ["umount-tmpfs@1"]                                # lw_datafs mounted, replace_tmpfs: the tmpfs goes
     actions += ["mount-data@1", "mount-state@1"] + [f"swapon@{i}" for i in range(1, count + 1)]
     actions += overlay_actions(first=True)
     actions += ["mkdir-config@1", "write-config@1", "mkdir-data-root@1"]  # docker_data_root
