@@ -91,7 +91,7 @@ def test_two_boots_started_at_once_format_exactly_once(boot, box, magic_disk, lw
     count = 1 if iteration % 2 else 2
     disks = [magic_disk("512M", name=f"magic{i}") for i in range(count)]
     gate = os.path.join(lw_workdir, "go")
-    spawned = [boot.spawn(box, disks, gate=gate) for _ in range(2)]
+    spawned = [boot.spawn(box, disks, gate=gate) for _run in range(2)]
     with open(gate, "w", encoding="ascii"):
         pass
     runs = [job.wait() for job in spawned]

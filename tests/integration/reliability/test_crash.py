@@ -67,7 +67,7 @@ def first_boot_actions(count):
     actions = ["mount-tmpfs@1"]                                  # lw_datafs mounted: volatile until step 5
     for disk in range(1, count + 1):                             # magic_disk partitioned, disk after disk
         actions += [f"{step}@{disk}" for step in ("clear-partitions", "write-gpt", "sync-partitions",
-                                                   "wipe-partitions", "wipe-header")]
+                                                  "wipe-partitions", "wipe-header")]
     actions += [f"mkswap@{i}" for i in range(1, count + 1)]      # lw_datafs present
     actions += ["mkfs@1", "mount-top@1", "subvolume@1", "subvolume@2", "subvolume@3", "umount-top@1", "label@1"]
     actions += ["umount-tmpfs@1"]                                # lw_datafs mounted, replace_tmpfs: the tmpfs goes
@@ -496,7 +496,7 @@ WRITE_CANARIES = f"""
 
 @pytest.mark.parametrize("count,point", matrix(everyday_points, QUICK_EVERYDAY))
 def test_everyday_boot_killed_at_a_point_loses_nothing_and_converges(boots, reference, box, magic_disks,
-                                                                        lw_workdir, count, point):
+                                                                     lw_workdir, count, point):
     ref = reference(count)
     disks = magic_disks(count)
     converged = False

@@ -93,7 +93,7 @@ def plant_every_decoy(loopdev):
 
 @pytest.mark.slow
 def test_every_decoy_kind_stays_byte_for_byte_through_first_and_everyday_boot(boot, box, magic_disk, loopdev,
-                                                                               lw_workdir):
+                                                                              lw_workdir):
     planted, missing = plant_every_decoy(loopdev)
     if len(planted) < 15:
         pytest.skip(f"only {len(planted)} decoy kinds can be made here (issue #7 asks for 15): {'; '.join(missing)}")
