@@ -16,7 +16,7 @@ How the kill is made deterministic (no timing race):
 
 The kill takes down the module process at the point; the playbook then goes on along its failure path, as the role
 is designed to (a failed stage is recorded, the next one runs when it can, the status file is written). Its trace
-must match the uninterrupted boot's up to the point and never reach the next checkpoint of that boot.
+must match the uninterrupted boot's up to the point.
 
 Each crash boot runs in its own private mount namespace (its mounts vanish when it ends), followed by what a power-off
 does (power_off: swap off, the kernel forgets partitions and btrfs members). The converging boot runs in the test's
@@ -257,12 +257,11 @@ def killed_task(res):
 
 
 def stopped_at(reached, reference, point, res):
-    """The killed run passed the same checkpoints as the uninterrupted one up to `point`, and no further: the next
-    one of the uninterrupted run never came (the rest of the boot went on along its failure path, as designed:
-    a failed stage is recorded, the next one runs when it can)."""
+    """The killed run passed the same checkpoints as the uninterrupted one up to `point` (the kill itself: killed_task).
+    What follows is the rest of the boot along its failure path, as designed (a failed stage is recorded, the next one
+    runs when it can), which may pass later checkpoints of the uninterrupted boot again."""
     end = reference.index(point) + 1
     assert reached[:end] == reference[:end], f"{' '.join(reached)}\n{res.explain()}"
-    assert end == len(reference) or reference[end] not in reached[end:], f"{' '.join(reached)}\n{res.explain()}"
 
 
 class Boots(BootRunner):
