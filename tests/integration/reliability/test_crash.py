@@ -38,7 +38,7 @@ import tempfile
 import pytest
 from lwkit import figures
 from lwkit import loop as lwloop
-from lwkit.boot import BootRunner, status_of, swapoff_disks
+from lwkit.boot import BootRunner, ok, power_off, status_of
 from lwkit.disk import MAGIC, write_header
 from lwkit.overlay import make_image, mount_table, tree, umount_under
 from lwkit.sysutil import read_swaps, run
@@ -140,17 +140,6 @@ def matrix(points_of, quick):
 
 def path(root, rel):
     return os.path.join(root, rel.lstrip("/"))
-
-
-def power_off(disks):
-    """What a reboot does to the kernel's view after a boot in its own namespace ended (as test_boot.power_off):
-    swap off, the partitions and the btrfs members forgotten (the next boot finds them again by itself)."""
-    swapoff_disks(disks)
-    for disk in disks:
-        for node in disk.partition_nodes():
-            run(["btrfs", "device", "scan", "--forget", node], check=False)
-        if disk.partition_nodes():
-            run(["partx", "-d", disk.path], check=False)
 
 
 def reboot_here(root, disks):
@@ -313,14 +302,6 @@ class Boots(BootRunner):
             self.extra, self.path_first = {}, None
             power_off(disks)
         return res, out
-
-
-def ok(res, changed=None):
-    assert res.rc == 0, res.explain()
-    if changed is not None:
-        got = res.stats.get("localhost", {}).get("changed")
-        assert (got > 0) is changed, f"expected changed {'> 0' if changed else '= 0'}, got {got}\n" + res.explain()
-    return res
 
 
 def make_box(workdir):
