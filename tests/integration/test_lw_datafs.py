@@ -22,6 +22,7 @@ import threading
 import pytest
 
 from lwkit import blkid_probe, changed_disks, snapshot
+from lwkit.boot import findmnt, fs_df
 from lwkit.sysutil import read_mountinfo, read_swaps, run
 
 pytestmark = [pytest.mark.needs_module("lw_datafs"), pytest.mark.needs_module("magic_disk")]
@@ -88,25 +89,6 @@ def killed(res):
     """The module was SIGKILLed at the crash point: Ansible reports a failed task."""
     assert res.rc != 0, "the run was not interrupted\n" + res.explain()
     return res
-
-
-def findmnt(target):
-    """findmnt's view of a mount point (JSON), or None when nothing is mounted there."""
-    proc = run(["findmnt", "-J", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS", "--mountpoint", target], check=False)
-    if proc.returncode != 0:
-        return None
-    found = json.loads(proc.stdout)["filesystems"]
-    return found[-1]
-
-
-def fs_df(mountpoint):
-    """{'Data': 'raid1', 'Metadata': 'raid1c3', ...} from `btrfs filesystem df`."""
-    out = run(["btrfs", "filesystem", "df", mountpoint]).stdout
-    profiles = {}
-    for line in out.splitlines():
-        kind, _sep, rest = line.partition(",")
-        profiles.setdefault(kind.strip(), set()).add(rest.split(":")[0].strip().lower())
-    return profiles
 
 
 def subvolumes(mountpoint):
