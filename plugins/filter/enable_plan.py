@@ -67,7 +67,9 @@ def parse_select(select):
         raise AnsibleFilterError('lightwhale_persistence_select: unknown key(s) %s; the keys are %s' % (
             ', '.join(unknown), ', '.join(SELECT_KEYS)))
     count = select.get('count', 1)
-    if isinstance(count, str) and count.strip().isdigit():
+    # Only ASCII digits: str.isdigit() also takes characters int() refuses (superscripts, a control character that
+    # str.strip() removes).
+    if isinstance(count, str) and re.match(r'^[ \t\r\n]*[0-9]+[ \t\r\n]*$', count):
         count = int(count)
     if count == 'all' or count is None:
         count = None

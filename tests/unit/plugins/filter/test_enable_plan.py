@@ -169,6 +169,8 @@ def test_force_is_ignored_with_the_selector():
     ({'count': 0}, 'count'),
     ({'count': 'two'}, 'count'),
     ({'count': True}, 'count'),
+    ({'count': '0\x1f'}, 'count'),
+    ({'count': '\u00b2'}, 'count'),
     ({'min_size': '8 parsecs'}, 'min_size'),
     ({'min_size': '2G', 'max_size': '1G'}, 'max_size'),
     ({'patterns': [1]}, 'patterns'),
@@ -183,6 +185,7 @@ def test_a_bad_selector_is_refused(select, word):
 def test_selector_defaults():
     assert parse_select({}) == dict(count=1, min_size=GIB, max_size=None, patterns=[], exclude=[])
     assert parse_select({'count': '3', 'patterns': 'sd*'})['count'] == 3
+    assert parse_select({'count': ' 2\n'})['count'] == 2
     assert parse_select({'count': 'all'})['count'] is None
 
 
