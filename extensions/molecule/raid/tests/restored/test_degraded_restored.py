@@ -1,10 +1,13 @@
-"""Scenario degraded, the member put back: persistent again with both members, data intact."""
+"""Scenario raid, the member put back: persistent again with every member, data intact."""
+
+METADATA = {2: "raid1", 3: "raid1c3"}
 
 
 def test_back_to_normal(lw):
-    status = lw.check_persistent(["lwd1", "lwd2"], None, "raid1")
+    disks = lw.platform["disks"]
+    status = lw.check_persistent(["lwd%d" % i for i in range(1, disks + 1)], None, METADATA[disks])
     assert status["missing"] == [], status
-    assert len(status["devices"]) == 2, status
+    assert len(status["devices"]) == disks, status
     assert "raid1" in lw.profiles()["data"].split(","), lw.profiles()
     assert "degraded" not in lw.mount("/mnt/lightwhale-data")["options"].split(",")
     assert "MISSING" not in lw.run("btrfs filesystem show /mnt/lightwhale-data")
@@ -12,7 +15,7 @@ def test_back_to_normal(lw):
 
 def test_summary_says_persistent(lw):
     summary = lw.status()["summary"]
-    assert summary.startswith("lightwhale-persistence: persistent raid1"), summary
+    assert summary.startswith("lightwhale-persistence: persistent raid1/%s" % METADATA[lw.platform["disks"]]), summary
 
 
 def test_files_intact(lw):

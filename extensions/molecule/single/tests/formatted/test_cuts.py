@@ -1,5 +1,5 @@
-"""Scenario interrupted: where each hard reset left the disk, and that the next boot converged to the layout of
-scenario single."""
+"""Scenario single, after the marked disk's first boot was cut twice by a hard reset: where each cut left the disk,
+and that the next normal boot converged to the single layout."""
 
 import re
 

@@ -1,4 +1,5 @@
-"""Scenario single, after the first reboot: the boot hook made the layout of SPEC section 1 on the disk."""
+"""Scenario single, after the boot that followed the cuts: the boot hook made the layout of the boot sequence on
+the disk (created at that boot: the cut before the label left nothing to find)."""
 
 
 def test_layout_single_dup(lw):
