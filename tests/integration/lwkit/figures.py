@@ -27,12 +27,23 @@ def add(claim, measure, value, total=None, unit=""):
     """Add one observation. value: what was counted (e.g. converged runs, bytes changed); total: out of
     how many (None when it is a plain sum, e.g. bytes)."""
     with _lock:
-        fig = _figures.setdefault((claim, measure), {"value": 0, "total": None, "unit": unit, "tests": 0})
-        fig["value"] += value
-        if total is not None:
-            fig["total"] = (fig["total"] or 0) + total
-        fig["unit"] = unit or fig["unit"]
-        fig["tests"] += 1
+        _add(claim, measure, value, total, unit, 1)
+
+
+def merge(rows):
+    """Add the rows another process recorded (a pytest-xdist worker's `recorded()`) to this one's."""
+    with _lock:
+        for row in rows:
+            _add(row["claim"], row["measure"], row["value"], row["total"], row["unit"], row["tests"])
+
+
+def _add(claim, measure, value, total, unit, tests):
+    fig = _figures.setdefault((claim, measure), {"value": 0, "total": None, "unit": unit, "tests": 0})
+    fig["value"] += value
+    if total is not None:
+        fig["total"] = (fig["total"] or 0) + total
+    fig["unit"] = unit or fig["unit"]
+    fig["tests"] += tests
 
 
 def recorded():

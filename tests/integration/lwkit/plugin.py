@@ -10,14 +10,17 @@ Fixtures
                               when the decoy cannot be made for real here
 - sandbox_root     (function) a temp dir for the modules' `root` option (with run/ inside);
                               anything mounted under it is unmounted at teardown
-- ansible          (session)  AnsibleRunner: collection built + installed once; run_module(),
+- ansible          (session)  AnsibleRunner: collection built + installed once per process (each xdist
+                              worker has its own); run_module(),
                               run_playbook()
-Hooks: the figures the reliability suite records (lwkit.figures) are printed at the end of the run.
+Hooks: the figures the reliability suite records (lwkit.figures) are printed at the end of the run (under
+pytest-xdist, each worker hands its figures to the controller, which adds them up).
 Markers: slow (long-running tests; deselect with -m "not slow").
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -67,6 +70,15 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     _loop.teardown_everything()
+    # A pytest-xdist worker hands its figures to the controller (pytest_testnodedown below).
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["lw_figures"] = json.dumps(_figures.recorded())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist, on the controller: a worker ended; its figures join the controller's."""
+    _figures.merge(json.loads(getattr(node, "workeroutput", {}).get("lw_figures", "[]")))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
