@@ -1,18 +1,24 @@
-"""Scenario fleet, after the enable playbook marked, rebooted and verified both VMs: each has the layout of SPEC
-section 1 on its own disks - one disk single/DUP, two disks RAID1 - made at the boot after the marking."""
+"""Scenario fleet, after the enable playbook marked, rebooted and verified both VMs: each has one btrfs over all its
+disks, made at the boot after the marking - data RAID1, metadata and system RAID1 on 2 disks and RAID1C3 on 3 - with
+a swap partition on each disk."""
 
-PROFILES = {1: ("single", "dup"), 2: ("raid1", "raid1")}
+METADATA = {2: "raid1", 3: "raid1c3"}
 
 
 def test_converted_with_the_members_its_disks_give(lw):
     count = int(lw.platform["disks"])
     serials = ["lwd%d" % index for index in range(1, count + 1)]
-    status = lw.check_persistent(serials, *PROFILES[count])
+    status = lw.check_persistent(serials, "raid1", METADATA[count])
     assert len(status["devices"]) == count and status["missing"] == [], status
+    assert lw.profiles()["system"] == METADATA[count]
 
 
 def test_the_filesystem_was_made_by_the_boot_after_the_marking(lw):
     # The status file is rewritten only when the state changes: created=true says this boot made the filesystem.
     assert lw.status()["created"] is True, lw.status()
+
+
+def test_summary_names_the_profiles(lw):
     summary = lw.status()["summary"]
-    assert summary.startswith("lightwhale-persistence: persistent"), summary
+    assert summary.startswith("lightwhale-persistence: persistent raid1/%s" % METADATA[lw.platform["disks"]]), summary
+    assert summary in lw.boot_log()

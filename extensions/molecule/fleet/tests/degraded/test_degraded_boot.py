@@ -1,4 +1,4 @@
-"""Scenario raid, each VM booted with its last disk gone (RAID1 on 2 disks, RAID1C3 metadata on 3): persistent in
+"""Scenario fleet, each VM booted with its last disk gone (RAID1 on 2 disks, RAID1C3 metadata on 3): persistent in
 degraded mode, said loudly, data intact."""
 
 

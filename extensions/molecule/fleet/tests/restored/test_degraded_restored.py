@@ -1,4 +1,4 @@
-"""Scenario raid, the member put back: persistent again with every member, data intact."""
+"""Scenario fleet, the member put back: persistent again with every member, data intact."""
 
 METADATA = {2: "raid1", 3: "raid1c3"}
 
