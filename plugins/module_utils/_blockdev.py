@@ -28,7 +28,7 @@ SYS_CLASS_BLOCK = '/sys/class/block'
 SYS_BLOCK = '/sys/block'
 SYS_DEV_BLOCK = '/sys/dev/block'
 
-# Whole disks the host scan takes (SPEC section 3).
+# Whole disks the host scan takes.
 SCANNED_DISK = re.compile(r'^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)$')
 # Why the scan passes over other kinds; the first matching prefix wins.
 SCAN_EXCLUDED = (
@@ -256,36 +256,20 @@ def kernel_geometry(name):
     return geometry
 
 
-def _kernel_matches(name, partitions):
+def partitions_match(path, partitions):
+    """Whether the kernel knows exactly C(partitions) (a table's, from partition_table) on disk C(path), with the
+    table's bounds, and /dev has their nodes. Existing nodes are not enough: after a new table the kernel may still
+    hold the old partitions under the same names with other bounds."""
     expected = dict((os.path.basename(part['device']), (part['start'], part['size'])) for part in partitions)
-    return kernel_geometry(name) == expected and all(partition_node_ready(part['device']) for part in partitions)
+    return (kernel_geometry(os.path.basename(path)) == expected
+            and all(partition_node_ready(part['device']) for part in partitions))
 
 
-def sync_partitions(runner, path, nodes, timeout, partitions=None):
-    """Make the kernel's partitions of disk C(path) match the table on the disk, and wait for the nodes.
-
-    No udev here: partx tells the kernel. Existing nodes are not enough: after a new table, the kernel may
-    still hold the old partitions under the same names with other bounds, so the geometry is compared with
-    the table, and partitions that moved are deleted and added again (C(partx --update) leaves moved ones
-    out and still exits 0). C(nodes) must all be ready afterwards. C(partitions), when the caller has just read
-    the table, saves reading it again. Returns the table's partitions.
-    """
-    name = os.path.basename(path)
-    if partitions is None:
-        partitions = partition_table(runner, path)['partitions']
-    missing = [node for node in nodes if node not in [part['device'] for part in partitions]]
-    if missing:
-        raise ProbeError('%s: the partition table on the disk has no %s' % (path, ', '.join(missing)), device=path)
-    if _kernel_matches(name, partitions):
-        return partitions
-    if kernel_partitions(name):
-        runner.run('partx', ['--delete', path], device=path)
-    if partitions:
-        runner.run('partx', ['--add', path], device=path)
+def wait_partitions(path, partitions, timeout):
+    """Wait until the kernel's partitions of C(path) match C(partitions) (after partx; no udev here)."""
     deadline = time.time() + timeout
-    while not _kernel_matches(name, partitions):
+    while not partitions_match(path, partitions):
         if time.time() > deadline:
             raise ProbeError('%s: the kernel\'s partitions %s do not match the table on the disk within %ss after partx'
-                             % (path, sorted(kernel_geometry(name).items()), timeout), device=path)
+                             % (path, sorted(kernel_geometry(os.path.basename(path)).items()), timeout), device=path)
         time.sleep(0.05)
-    return partitions

@@ -20,6 +20,7 @@ import os
 import re
 import struct
 import uuid
+from collections import namedtuple
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import ProbeError
@@ -38,7 +39,7 @@ _CSUM_NAMES = {0: 'crc32c', 1: 'xxhash64', 2: 'sha256', 3: 'blake2b'}
 
 
 def profiles_for(count):
-    """(data, metadata) profiles of a new filesystem over C(count) devices (SPEC step 5).
+    """(data, metadata) profiles of a new filesystem over C(count) devices (boot step 5).
 
     One device: data single, metadata dup. Several: data raid1; metadata raid1 for 2, raid1c3 for 3,
     raid1c4 for 4 or more (Lightwhale's "raid1cn": as many copies as the devices allow, at most 4).
@@ -88,20 +89,11 @@ def superblock_checksum(csum_type, data):
     return None
 
 
-class Superblock:
+class Superblock(namedtuple('Superblock', ('magic', 'csum_ok', 'csum_type', 'fsid', 'label', 'devid', 'dev_uuid',
+                                           'num_devices', 'generation', 'bytenr'))):
     """The fields of a btrfs superblock this collection needs. C(csum_ok) is None when not verifiable here."""
 
-    def __init__(self, magic, csum_ok, csum_type, fsid, label, devid, dev_uuid, num_devices, generation, bytenr):
-        self.magic = magic
-        self.csum_ok = csum_ok
-        self.csum_type = csum_type
-        self.fsid = fsid
-        self.label = label
-        self.devid = devid
-        self.dev_uuid = dev_uuid
-        self.num_devices = num_devices
-        self.generation = generation
-        self.bytenr = bytenr
+    __slots__ = ()
 
     @property
     def is_btrfs(self):
@@ -153,16 +145,20 @@ def read_superblock(path, size):
     return parse_superblock(_blockdev.read_bytes(path, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE))
 
 
+def _listdir(path):
+    """The names in directory C(path), or None when it does not exist (nothing mounted); ProbeError otherwise."""
+    try:
+        return os.listdir(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise ProbeError('cannot list %s: %s' % (path, exc))
+
+
 def mounted_members(sys_fs_btrfs=SYS_FS_BTRFS):
     """Kernel names of the devices of every mounted btrfs (any mount namespace): {kernel name: fsid}."""
     found = {}
-    try:
-        entries = os.listdir(sys_fs_btrfs)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return found
-        raise ProbeError('cannot list %s: %s' % (sys_fs_btrfs, exc))
-    for fsid in entries:
+    for fsid in _listdir(sys_fs_btrfs) or []:
         devices = os.path.join(sys_fs_btrfs, fsid, 'devices')
         if not os.path.isdir(devices):
             continue
@@ -174,12 +170,9 @@ def mounted_members(sys_fs_btrfs=SYS_FS_BTRFS):
 def kernel_missing(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
     """Device ids the kernel marks missing in a mounted filesystem, or None when it is not mounted."""
     devinfo = os.path.join(sys_fs_btrfs, fsid, 'devinfo')
-    try:
-        devids = os.listdir(devinfo)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise ProbeError('cannot list %s: %s' % (devinfo, exc))
+    devids = _listdir(devinfo)
+    if devids is None:
+        return None
     missing = []
     for devid in devids:
         try:
@@ -245,11 +238,6 @@ def parse_subvolume_list(text):
         found.append(dict(id=int(match.group(1)), gen=int(match.group(2)), top_level=int(match.group(3)),
                           path=match.group(4)))
     return found
-
-
-def device_scan(runner, paths):
-    """Register devices with the kernel so that a multi-device filesystem can be mounted (no udev here)."""
-    runner.run('btrfs', ['device', 'scan'] + list(paths), device=', '.join(paths))
 
 
 def filesystem_df(runner, mountpoint):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Candidate disks: the listed ones or the host scan (SPEC section 3), each inspected into a Disk report."""
+"""Candidate disks: the listed ones or the host scan (the scan rules), each inspected into a Disk report."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -99,8 +99,15 @@ def scanned(runner, mounts, swaps, probe_in_use=False):
     return disks
 
 
+def candidates(runner, devices, mounts, swaps, probe_in_use=False):
+    """The disks listed in C(devices), or the host's disks when it is empty (scanned)."""
+    if devices:
+        return listed(runner, devices, mounts, swaps)
+    return scanned(runner, mounts, swaps, probe_in_use)
+
+
 def magic_partitions(disks):
-    """Partition device paths named lightwhale-swap / lightwhale-data on the candidates (SPEC step 4)."""
+    """Partition device paths named lightwhale-swap / lightwhale-data on the candidates (boot step 4)."""
     found = dict(swap=[], data=[])
     for disk in disks:
         if disk.skipped:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Docker's data root (SPEC section 1): C(data-root) in daemon.json, merged with the keys already there, and the
+"""Docker's data root: C(data-root) in daemon.json, merged with the keys already there, and the
 directory itself (root-owned 0710, as dockerd makes it).
 
 plan() reads and decides; nothing is written outside the Plan's actions. The file is rewritten only when
@@ -20,6 +20,7 @@ import posixpath
 from collections import OrderedDict
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
@@ -138,3 +139,30 @@ def plan(root, config, data_root):
         found.plan.add('mkdir-data-root', data_dir, 'create the data root (root, 0710)',
                        functools.partial(_mount.make_dirs, root, data_root, DATA_ROOT_MODE))
     return found
+
+
+def run(module, root, config, data_root):
+    found = plan(root, config, data_root)
+    for warning in found.warnings:
+        module.warn(warning)
+    if found.plan and not module.check_mode:
+        found.plan.apply()
+        # Read back what was written: the file must now name the data root, the directory must be there.
+        after = plan(root, config, data_root)
+        if after.plan:
+            raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
+    result = dict(changed=bool(found.plan), actions=found.plan.describe(), data_root=data_root,
+                  previous_data_root=found.previous, config=found.config_path, directory=found.data_dir)
+    if module._diff and found.plan:
+        result['diff'] = dict(before=found.before, after=found.after, before_header=found.config_path,
+                              after_header=found.config_path)
+    return result
+
+
+def execute(module):
+    """docker_data_root: check the paths, then plan, apply and read back under the lock."""
+    params = module.params
+    data_root = check_path('data_root', params['data_root'])
+    config = check_path('config', params['config'])
+    with _module.lock(module):
+        return run(module, params['root'], config, data_root)

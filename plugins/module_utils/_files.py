@@ -24,6 +24,7 @@ import os
 import posixpath
 import stat
 import tempfile
+from collections import namedtuple
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
@@ -112,16 +113,8 @@ def make_dirs(root, path, mode=DIR_MODE, owner=(0, 0)):
     return created
 
 
-class FileInfo:
-    """What read_file found: the contents and the owner and mode to keep when the file is replaced."""
-
-    __slots__ = ('data', 'mode', 'uid', 'gid')
-
-    def __init__(self, data, mode, uid, gid):
-        self.data = data
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
+# What read_file found: the contents and the owner and mode to keep when the file is replaced.
+FileInfo = namedtuple('FileInfo', ('data', 'mode', 'uid', 'gid'))
 
 
 def read_file(path):

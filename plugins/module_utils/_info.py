@@ -7,7 +7,7 @@
 
 The mode comes from what the kernel says is mounted at <root>/mnt/lightwhale-data; a mounted data filesystem is
 described by the kernel (/sys/fs/btrfs) and btrfs-progs through its mount, one that is not mounted by its superblocks
-(the survey of _datafs). Nothing here writes, takes the lock, or tells the kernel anything (no partx).
+(the survey of _datafs_find). Nothing here writes, takes the lock, or tells the kernel anything (no partx).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,10 +18,17 @@ import json
 import os
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_report
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _units
+from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 MODES = ('persistent', 'degraded', 'volatile', 'none-yet')
@@ -190,3 +197,86 @@ def summary(result):
     if result['problems']:
         parts.append('%d problem(s)' % len(result['problems']))
     return '; '.join(parts)
+
+
+def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members):
+    """The data filesystem: the kernel's view when it is mounted at the data mount point, else the disks'."""
+    if kind == 'datafs':
+        fs = kernel_filesystem(fsid, label)
+        found = _datafs_find.Filesystem(fsid, [], fs['num_devices'], [])
+    elif decision.fs is not None and not decision.fs.new:
+        fs = probed_filesystem(decision.fs)
+        found = decision.fs
+    else:
+        return None
+    facts = _datafs_report.filesystem_facts(ctx, found, mounts, members)
+    fs.update(data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
+              subvolumes=facts['subvolumes'], size=None, free=None, usage={})
+    if kind == 'datafs':
+        fs.update(space_of(data_mount.target))
+        fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
+    return fs
+
+
+def gather(runner, params):
+    """persistence_info's result: every fact, read only."""
+    root = os.path.realpath(params['root'])
+    if not os.path.isdir(root):
+        raise PersistenceError('root %s does not exist or is not a directory' % params['root'])
+    mounts = _mountinfo.read_mounts()
+    swaps = _mountinfo.read_swaps()
+    # The overlay paths are checked before any disk is read.
+    overlays, overlay_problems = overlay_facts(root, mounts, params['overlays'])
+    disks = _candidates.candidates(runner, params['devices'], mounts, swaps, probe_in_use=True)
+    found = _datafs_find.survey(runner, disks, strict=[disk.path for disk in disks])
+    decision = _datafs_find.decide(found, True)
+    members = _btrfs.mounted_members()
+    ctx = _datafs.Context(runner, root, True, [], 0)
+    problems = list(decision.warnings)
+    if decision.failure:
+        problems.append(decision.failure)
+
+    data_mount = _mountinfo.top_mount(mounts, ctx.targets.data)
+    fsid = _mountinfo.fsid_of(data_mount, members)
+    label = _btrfs.kernel_label(fsid) if fsid else None
+    kind = data_mount_kind(data_mount, fsid, label)
+    if kind == 'other':
+        problems.append('%s: %s is mounted there, not the data filesystem or the volatile tmpfs' % (
+            ctx.targets.data, _mountinfo.describe_mount(data_mount, members)))
+    fs = describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members)
+
+    active = _datafs_mount.active_swap(swaps)
+    swap_devices = [probed.path for probed in found.magic('swap') if _datafs_mount.is_active(probed.path, active)]
+    problems.extend(overlay_problems)
+    status, status_problem = read_status(root)
+    if status_problem:
+        problems.append(status_problem)
+
+    links = by_id_links()
+    facts = []
+    for disk in disks:
+        empty, reasons = classify(disk)
+        facts.append(disk_fact(disk, empty, reasons, links.get(disk.device.name, []), model_of(disk.device.name)))
+    result = dict(
+        changed=False,
+        mode=mode_of(kind, fs['missing'] if kind == 'datafs' else []),
+        filesystem=fs,
+        swap=dict(active=bool(swap_devices), devices=swap_devices),
+        overlays=overlays,
+        status=status,
+        magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
+        magic_partitions=found.magic_partitions(),
+        empty_disks=[empty_fact(fact) for fact in facts if fact['empty']],
+        disks=facts,
+        failure=decision.failure,
+        problems=problems)
+    if status is not None and status.get('mode') not in (None, result['mode']):
+        problems.append('the status file says %s, but the host is %s now (%s)' % (
+            status.get('mode'), result['mode'], _layout.STATUS_FILE))
+    result['summary'] = summary(result)
+    return result
+
+
+def execute(module):
+    """persistence_info: every fact, read only."""
+    return gather(Runner(module), module.params)

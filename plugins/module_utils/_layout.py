@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Names, magic bytes and paths of the Lightwhale persistence layout (SPEC section 1), in one place."""
+"""Names, magic bytes and paths of the Lightwhale persistence layout, in one place."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Plans for the magic header and the magic partitions (SPEC steps 2-4): what to write on which disk.
+"""Plans for the magic header and the magic partitions (boot steps 2-4): what to write on which disk.
 
 Each planner looks only at inspected Disk reports and returns a Plan, or raises DeviceError naming every
 disk it refuses, before anything is written. The header is consent: nothing is written to a disk that
@@ -70,7 +70,7 @@ def wipe_all(runner, disk):
     _writes.zero(disk.path, 0, span)
     _writes.zero(disk.path, disk.size - span, span)
     if _blockdev.kernel_partitions(disk.device.name):
-        runner.run('partx', ['--delete', disk.path], device=disk.path)
+        _writes.forget_partitions(runner, disk.path)
 
 
 def plan_present(runner, disks, force):
@@ -130,6 +130,16 @@ def _wipe_partitions(runner, nodes):
         _writes.wipe_signatures(runner, node)
 
 
+def _plan_sync_layout(plan, runner, disk, timeout):
+    """A disk laid out earlier (no header left) whose magic partitions the kernel does not know, e.g. attached anew:
+    tell the kernel, so the data filesystem is found on them."""
+    named = _partitioning.magic_partitions(disk.table)
+    nodes = [part['device'] for part in named['swap'] + named['data']]
+    if nodes and not disk.usage and not _blockdev.partitions_match(disk.path, disk.partitions):
+        plan.add('sync-partitions', disk.path, 'tell the kernel the partitions %s' % ', '.join(nodes),
+                 functools.partial(_writes.sync_partitions, runner, disk.path, nodes, timeout, disk.partitions))
+
+
 def plan_partitioned(runner, disks, swap, swap_size, mem_total, timeout):
     """Lay out every magic disk. Returns (plan, predicted) with predicted = {disk: [(role, node), ...]}.
 
@@ -142,7 +152,10 @@ def plan_partitioned(runner, disks, swap, swap_size, mem_total, timeout):
     predicted = {}
     refusals = []
     for disk in disks:
-        if disk.skipped or not disk.magic:
+        if disk.skipped:
+            continue
+        if not disk.magic:
+            _plan_sync_layout(plan, runner, disk, timeout)
             continue
         problems = unfit(disk)
         if problems:
@@ -167,7 +180,7 @@ def plan_partitioned(runner, disks, swap, swap_size, mem_total, timeout):
         nodes = [node for _role, node in roles]
         predicted[disk.path] = roles
         plan.add('sync-partitions', disk.path, 'tell the kernel the partitions %s' % ', '.join(nodes),
-                 functools.partial(_blockdev.sync_partitions, runner, disk.path, nodes, timeout))
+                 functools.partial(_writes.sync_partitions, runner, disk.path, nodes, timeout))
         plan.add('wipe-partitions', disk.path, 'wipe old signatures inside %s' % ', '.join(nodes),
                  functools.partial(_wipe_partitions, runner, nodes))
         plan.add('wipe-header', disk.path, 'wipe the magic header (MBR boot-code area, %d bytes)' % _layout.BOOT_CODE_SIZE,

@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Mounting and swapping: the commands (through the Runner) and the mount-point directories under a root.
+"""The mount-point directories under a root (the mounts themselves are writes in _writes).
 
-What is mounted is read from mountinfo (_mountinfo); this file only acts. Directories are created
+What is mounted is read from mountinfo (_mountinfo). Directories are created
 root-owned with an explicit mode, one component at a time, and no symbolic link is followed: a
 mount point that is a link is refused, because mountinfo would then show another path than the one
 asked for.
@@ -36,22 +36,3 @@ def make_dirs(root, path, mode=DIR_MODE):
     """Create the missing directories of C(path) (as seen inside C(root)): root-owned, 0755 above C(path), C(mode)
     for C(path) itself, no link followed (_files.make_dirs). Returns those created."""
     return _files.make_dirs(root, under(root, path), mode)
-
-
-def mount(runner, source, target, fstype, options):
-    args = ['-t', fstype]
-    if options:
-        args += ['-o', ','.join(options)]
-    runner.run('mount', args + [source, target], device=source)
-
-
-def umount(runner, target):
-    runner.run('umount', [target], device=target)
-
-
-def swapon(runner, path):
-    runner.run('swapon', [path], device=path)
-
-
-def swapoff(runner, path):
-    runner.run('swapoff', [path], device=path)

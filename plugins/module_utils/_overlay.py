@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Overlays over the image's directories (boot step 7): layer paths, what mountinfo says about them, the plan.
+"""Overlays over the image's directories (boot step 7): the layer paths, and what mountinfo says about them.
 
 For each directory D of the image (D as seen inside the root R):
 
@@ -15,7 +15,8 @@ and an overlay (lowerdir=lower, upperdir=upper, workdir=work) mounted on R/D.
 
 Whether a layer is there is read from /proc/self/mountinfo only: the overlay by its mount point, fstype and
 the lowerdir/upperdir/workdir super options the kernel reports; the bind by its mount point, device number and
-root (the directory of the filesystem it shows), which must be those of the image's R/D.
+root (the directory of the filesystem it shows), which must be those of the image's R/D. The plans are in
+_overlay_plan.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,13 +24,10 @@ __metaclass__ = type
 
 import os
 import posixpath
-import stat
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import sandbox_path
-from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
 
 # overlayfs's mount options separate options with ',' and lower layers with ':', and take '\' as their escape.
 # mount(8) implementations (util-linux, BusyBox) split and rejoin options in their own ways, so a layer path
@@ -57,11 +55,6 @@ def resolve_root(root):
     if not os.path.isdir(real):
         raise PersistenceError('root %s does not exist or is not a directory' % root)
     return real
-
-
-def is_within(path, parent):
-    """Whether C(path) is C(parent) or lies below it (both absolute and normalised)."""
-    return parent == '/' or path == parent or path.startswith(parent + '/')
 
 
 def normalize(path, what):
@@ -92,7 +85,7 @@ def validate_options(paths, lower_base, upper_base, work_base):
     names = sorted(bases)
     for index, name in enumerate(names):
         for other in names[index + 1:]:
-            if is_within(bases[name], bases[other]) or is_within(bases[other], bases[name]):
+            if _mountinfo.is_within(bases[name], bases[other]) or _mountinfo.is_within(bases[other], bases[name]):
                 problems.append('%s %s and %s %s overlap: the layers must be separate trees'
                                 % (name, bases[name], other, bases[other]))
     clean = []
@@ -103,12 +96,12 @@ def validate_options(paths, lower_base, upper_base, work_base):
             problems.append(exc.message)
             continue
         for name in names:
-            if is_within(path, bases[name]) or is_within(bases[name], path):
+            if _mountinfo.is_within(path, bases[name]) or _mountinfo.is_within(bases[name], path):
                 problems.append('path %s overlaps %s %s' % (path, name, bases[name]))
         for earlier in clean:
             if path == earlier:
                 problems.append('path %s is listed twice' % path)
-            elif is_within(path, earlier) or is_within(earlier, path):
+            elif _mountinfo.is_within(path, earlier) or _mountinfo.is_within(earlier, path):
                 problems.append('paths %s and %s are nested: the second bind would show the first overlay, '
                                 'not the image' % (earlier, path))
         clean.append(path)
@@ -183,11 +176,6 @@ def split_lowerdir(value):
     return lower, data
 
 
-def escape_layer(path):
-    r"""C(path) escaped for a lowerdir option (',' ':' '\' preceded by '\'), the inverse of split_lowerdir."""
-    return ''.join('\\' + char if char in SPECIAL else char for char in path)
-
-
 def overlay_layers(mount):
     """The layers of an overlay mount, from its super options: dict(lower, data, upper, work); None if not overlay.
 
@@ -233,37 +221,6 @@ def describe_overlay(found):
     if found['data']:
         text += ', data layers %s' % ':'.join(found['data'])
     return text
-
-
-def stack_at(mounts, target):
-    """The mounts on C(target), bottom first."""
-    return [mount for mount in mounts if mount.target == target]
-
-
-def top_of(stack):
-    """The visible one of mounts stacked on one target: the one no other mount of the stack sits on."""
-    if not stack:
-        return None
-    parents = set(mount.parent_id for mount in stack)
-    tops = [mount for mount in stack if mount.mount_id not in parents]
-    return (tops or stack)[-1]
-
-
-def providing(mounts, path, ignore=()):
-    """The mount that shows C(path) when the mounts with ids in C(ignore) are left out, and the root a bind of
-    C(path) gets (its directory inside that mount's filesystem); (None, None) when no mount holds it."""
-    mounts = [mount for mount in mounts if mount.mount_id not in ignore]
-    stack = stack_at(mounts, path)
-    if stack:
-        mount = top_of(stack)
-        return mount, mount.root
-    holders = [mount for mount in mounts if is_within(path, mount.target)]
-    if not holders:
-        return None, None
-    longest = max(len(mount.target) for mount in holders)
-    mount = top_of([holder for holder in holders if len(holder.target) == longest])
-    rest = path[len(mount.target):].lstrip('/')
-    return mount, posixpath.join(mount.root, rest) if rest else mount.root
 
 
 def is_read_only(mount):
@@ -316,9 +273,9 @@ class PathState:
 def inspect(mounts, layers):
     """Read C(layers)' state from C(mounts) (a parsed mountinfo); problems found go to PathState.problems."""
     state = PathState(layers)
-    state.target_stack = stack_at(mounts, layers.target)
-    state.lower_stack = stack_at(mounts, layers.lower)
-    top = top_of(state.target_stack)
+    state.target_stack = _mountinfo.stack_at(mounts, layers.target)
+    state.lower_stack = _mountinfo.stack_at(mounts, layers.lower)
+    top = _mountinfo.top_of(state.target_stack)
     ours = [mount for mount in state.target_stack if is_our_overlay(mount, layers)]
     if top is not None and top in ours:
         state.overlay = top
@@ -327,8 +284,8 @@ def inspect(mounts, layers):
                               % (layers.target, describe_overlay(overlay_layers(top))))
     elif ours:
         state.problems.append('%s: %s %s is mounted over its overlay' % (layers.target, top.fstype, top.source))
-    state.base, state.base_root = providing(mounts, layers.target, [mount.mount_id for mount in ours])
-    lower_top = top_of(state.lower_stack)
+    state.base, state.base_root = _mountinfo.providing(mounts, layers.target, [mount.mount_id for mount in ours])
+    lower_top = _mountinfo.top_of(state.lower_stack)
     if lower_top is not None:
         if state.base is not None and lower_top.devno == state.base.devno and lower_top.root == state.base_root:
             state.bind = lower_top
@@ -336,172 +293,5 @@ def inspect(mounts, layers):
             state.problems.append(
                 '%s is already a mount point (%s %s, root %s), not the bind of %s: refusing to stack another mount '
                 'on it' % (layers.lower, lower_top.fstype, lower_top.source, lower_top.root, layers.target))
-    state.submounts = [mount.target for mount in mounts
-                       if mount.target != layers.target and is_within(mount.target, layers.target)]
+    state.submounts = _mountinfo.below(mounts, layers.target)
     return state
-
-
-def _existing_ancestor(path):
-    while not os.path.lexists(path):
-        path = posixpath.dirname(path)
-    return path
-
-
-def _mount_actions(plan, runner, state):
-    layers = state.layers
-
-    def bind():
-        runner.run('mount', ['--bind', layers.target, layers.lower], device=layers.target)
-
-    def secure():
-        # Private first: on a shared mount the overlay mounted on the target would propagate onto the bind.
-        runner.run('mount', ['--make-private', layers.lower], device=layers.lower)
-        runner.run('mount', ['-o', 'remount,bind,ro', layers.lower], device=layers.lower)
-
-    def overlay():
-        runner.run('mount', ['-t', 'overlay', '-o', layers.options(), 'overlay', layers.target], device=layers.target)
-
-    if state.bind is None:
-        plan.add('overlay-bind', layers.path, 'bind-mount %s on %s' % (layers.target, layers.lower), bind)
-    if state.bind is None or not is_read_only(state.bind):
-        plan.add('overlay-secure', layers.path, 'make %s private and read-only' % layers.lower, secure)
-    if state.overlay is None:
-        plan.add('overlay-mount', layers.path, 'mount overlay on %s (%s)' % (layers.target, layers.options()),
-                 overlay)
-
-
-def _dir_actions(plan, root, state, problems):
-    layers = state.layers
-    try:
-        image = os.stat(layers.target)
-    except OSError as exc:
-        problems.append('cannot inspect %s: %s' % (layers.target, exc.strerror))
-        return
-    # The overlay's root directory shows the upper directory's owner and mode: give it the image's.
-    wanted = ((layers.lower, DIR_MODE, (0, 0)),
-              (layers.upper, stat.S_IMODE(image.st_mode), (image.st_uid, image.st_gid)),
-              (layers.work, DIR_MODE, (0, 0)))
-    for path, mode, owner in wanted:
-        try:
-            missing = _files.missing_dirs(root, path)
-        except PersistenceError as exc:
-            problems.append(exc.message)
-            continue
-        if missing:
-            plan.add('overlay-mkdir', layers.path, 'create %s (owner %d:%d, mode %04o)' % (path, owner[0], owner[1], mode),
-                     lambda path=path, mode=mode, owner=owner: _files.make_dirs(root, path, mode, owner))
-    upper, work = _existing_ancestor(layers.upper), _existing_ancestor(layers.work)
-    if os.lstat(upper).st_dev != os.lstat(work).st_dev:
-        problems.append('%s and %s are on different filesystems: overlayfs needs upper and work on one'
-                        % (layers.upper, layers.work))
-
-
-def _refuse(problems):
-    if len(problems) == 1:
-        message = problems[0]
-    else:
-        message = '%d problems, nothing changed: %s' % (len(problems), '; '.join(problems))
-    return PersistenceError(message, problems=problems)
-
-
-def check_target(root, layers):
-    """Problem with the image's directory C(layers.target) (missing, a symlink, not a directory), or None."""
-    try:
-        missing = _files.missing_dirs(root, layers.target)
-    except PersistenceError as exc:
-        return exc.message
-    if missing:
-        return '%s does not exist (the image has no %s)' % (missing[0], layers.path)
-    for char_path in (layers.lower, layers.upper, layers.work):
-        what = special_char(char_path)
-        if what:
-            return '%s holds %s, which overlayfs mount options cannot carry: refused' % (char_path, what)
-    return None
-
-
-def plan_mounted(runner, root, states):
-    """The plan that mounts every path's layers, in order; (plan, warnings). Raises before any write if any path
-    cannot be mounted (every problem named)."""
-    plan = Plan()
-    problems = []
-    warnings = []
-    for state in states:
-        layers = state.layers
-        problem = check_target(root, layers)
-        if problem:
-            problems.append(problem)
-            continue
-        if state.problems:
-            problems.extend(state.problems)
-            continue
-        if state.overlay is not None:
-            if state.bind is None:
-                warnings.append('%s: the overlay is mounted but its lower bind %s is not (the overlay keeps '
-                                'working; it is not re-created under a mounted overlay)' % (layers.target, layers.lower))
-            elif not is_read_only(state.bind):
-                _mount_actions(plan, runner, state)
-            continue
-        if state.submounts:
-            problems.append('%s has submounts (%s) that the bind would not carry and the overlay would hide: '
-                            'refused' % (layers.target, ', '.join(state.submounts)))
-            continue
-        _dir_actions(plan, root, state, problems)
-        _mount_actions(plan, runner, state)
-    if problems:
-        raise _refuse(problems)
-    for state in states:
-        if any(action.device == state.layers.path for action in plan.actions):
-            plan.expected[state.layers.path] = state.predicted_table(True)
-    return plan, warnings
-
-
-def plan_unmounted(runner, states):
-    """The plan that takes the overlays down, then the binds, both in reverse order. Raises before any write if
-    any of them cannot be taken down (every problem named)."""
-    plan = Plan()
-    problems = []
-    for state in reversed(states):
-        layers = state.layers
-        if state.problems:
-            problems.extend(state.problems)
-            continue
-        if state.overlay is None:
-            continue
-        if state.submounts:
-            # umount would fail busy half-way through; a lazy unmount would hide it. Refused up front.
-            problems.append('%s has submounts (%s) on its overlay: unmount them first'
-                            % (layers.target, ', '.join(state.submounts)))
-            continue
-        plan.add('overlay-umount', layers.path, 'unmount overlay %s' % layers.target,
-                 lambda layers=layers: runner.run('umount', [layers.target], device=layers.target))
-    for state in reversed(states):
-        layers = state.layers
-        if state.bind is not None and not state.problems:
-            plan.add('overlay-unbind', layers.path, 'unmount bind %s' % layers.lower,
-                     lambda layers=layers: runner.run('umount', [layers.lower], device=layers.lower))
-    if problems:
-        raise _refuse(problems)
-    for state in states:
-        if any(action.device == state.layers.path for action in plan.actions):
-            plan.expected[state.layers.path] = state.predicted_table(False)
-    return plan
-
-
-def verify(states, mounted, touched):
-    """Re-read state after applying: the kernel, not the tools' exit codes, says what is mounted.
-
-    C(touched) lists the paths the plan acted on; with C(mounted) their binds must be there and read-only.
-    """
-    for state in states:
-        layers = state.layers
-        if mounted:
-            if state.problems:
-                raise CommandError('after mounting: %s' % '; '.join(state.problems), device=layers.target)
-            if state.overlay is None:
-                raise CommandError('%s: the overlay is not in mountinfo after mounting it' % layers.target,
-                                   device=layers.target)
-            if layers.path in touched and (state.bind is None or not is_read_only(state.bind)):
-                raise CommandError('%s: the lower bind is not there read-only after mounting it' % layers.lower,
-                                   device=layers.lower)
-        elif state.overlay is not None or state.bind is not None:
-            raise CommandError('%s: still mounted after unmounting it' % layers.target, device=layers.target)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The magic partition layout (SPEC step 3): GPT, partition 1 swap, partition 2 data filling the rest.
+"""The magic partition layout (boot step 3): GPT, partition 1 swap, partition 2 data filling the rest.
 
 Pure functions: sizes, the sfdisk script, and recognising a layout already on a disk.
 """

@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import os
 import signal
+from collections import namedtuple
 
 CRASH_ENV = 'LIGHTWHALE_PERSISTENCE_CRASH_AT'
 TRACE_ENV = 'LIGHTWHALE_PERSISTENCE_CRASH_TRACE'
@@ -45,14 +46,9 @@ def checkpoint(name):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-class Action:
-    __slots__ = ('step', 'device', 'description', 'func')
-
-    def __init__(self, step, device, description, func):
-        self.step = step
-        self.device = device
-        self.description = description
-        self.func = func
+# One write: the step it belongs to (the name of its checkpoints), the device or path it acts on, what it does in
+# words (device first), and the function that does it.
+Action = namedtuple('Action', ('step', 'device', 'description', 'func'))
 
 
 class Plan:

@@ -19,7 +19,11 @@ import re
 import time
 from collections import OrderedDict
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 VERSION = 1
 MODES = ('persistent', 'degraded', 'volatile')
@@ -43,10 +47,7 @@ def mounted_overlays(mounts, root, paths):
     found = []
     for path in paths:
         target = os.path.join(real, path.strip('/')).rstrip('/') or '/'
-        top = None
-        for mount in mounts:
-            if mount.target == target:
-                top = mount
+        top = _mountinfo.top_mount(mounts, target)
         if top is not None and top.fstype == 'overlay':
             found.append(path)
     return found
@@ -144,3 +145,49 @@ def same(old, new):
         return False
     return (dict((key, value) for key, value in old.items() if key != 'time')
             == dict((key, value) for key, value in new.items() if key != 'time'))
+
+
+def execute(module):
+    """lw_status: build the status from the options and what is mounted, and write it when it changed."""
+    params = module.params
+    root = params['root']
+    if not os.path.isdir(root):
+        raise PersistenceError('root %s does not exist or is not a directory' % root)
+    wanted = []
+    for path in params['overlays']:
+        if not path.startswith('/'):
+            raise PersistenceError('overlay path %r is not an absolute path' % path)
+        wanted.append('/' + path.strip('/'))
+    if module.check_mode:
+        overlays = wanted
+    else:
+        overlays = mounted_overlays(_mountinfo.read_mounts(), root, wanted)
+    arguments = dict(
+        mode=params['mode'], failure=params['failure'], label=params['label'], uuid=params['uuid'],
+        devices=params['devices'], missing=params['missing'], data_profile=params['data_profile'],
+        metadata_profile=params['metadata_profile'], created=params['created'], swap_devices=params['swap_devices'],
+        overlays=overlays, overlays_missing=[path for path in wanted if path not in overlays],
+        docker_data_root=params['docker_data_root'] or None, warnings=params['warnings'])
+    status = build(**arguments)
+
+    path = _mount.under(root, _layout.STATUS_FILE)
+    run_dir = os.path.dirname(_layout.STATUS_FILE)
+    missing_dirs = _mount.missing_dirs(root, run_dir)
+    found = None if missing_dirs else _files.read_file(path)
+    old = parse(found.data) if found is not None else None
+    if created_earlier(old, status):
+        arguments['created'] = True
+        status = build(**arguments)
+    changed = not same(old, status)
+    if changed:
+        status = stamp(status)
+        if not module.check_mode:
+            _mount.make_dirs(root, run_dir)
+            _files.write_file(path, render(status).encode('utf-8'), FILE_MODE)
+    else:
+        status = old
+    result = dict(changed=changed, status=status, summary=status['summary'], ok=status['ok'], path=path)
+    if module._diff and changed:
+        result['diff'] = dict(before=found.data.decode('utf-8', 'replace') if found is not None else '',
+                              after=render(status), before_header=path, after_header=path)
+    return result

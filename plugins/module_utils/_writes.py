@@ -3,8 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Every write this collection makes to a block device, in one file so that a review sees them all.
+"""Every write this collection makes to a block device or to the kernel's view of it, in one file so that a
+review sees them all: headers, signatures, partition tables, filesystems and swap areas; the kernel's
+partitions (partx), btrfs member registration, mounts, unmounts, swapon and swapoff.
 
+Only plan actions (_plan) call these, so check mode predicts each, the crash checkpoints surround each,
+and Plan.done records each. A unit test fails when another file of the core runs a writing command.
 Callers decide whether a write is allowed (magic header present, or an explicit force); these functions
 only write, flush, and open devices exclusively so a device that became busy meanwhile is refused by the kernel.
 """
@@ -14,8 +18,9 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, ProbeError
 
 
 def _pwrite(path, offset, data):
@@ -78,3 +83,65 @@ def create_subvolume(runner, path):
 def label_btrfs(runner, path, label):
     """Set the label of the (unmounted) btrfs that C(path) belongs to, on every member's superblocks."""
     runner.run('btrfs', ['filesystem', 'label', path, label], device=path)
+
+
+def forget_partitions(runner, path):
+    """Make the kernel forget every partition of disk C(path) (its table was wiped)."""
+    runner.run('partx', ['--delete', path], device=path)
+
+
+def sync_partitions(runner, path, nodes, timeout, partitions=None):
+    """Make the kernel's partitions of disk C(path) match the table on the disk, and wait for the nodes.
+
+    No udev here: partx tells the kernel. Partitions that moved are deleted and added again (C(partx --update)
+    leaves moved ones out and still exits 0). C(nodes) must all be ready afterwards. C(partitions), when the caller
+    has just read the table, saves reading it again.
+    """
+    if partitions is None:
+        partitions = _blockdev.partition_table(runner, path)['partitions']
+    missing = [node for node in nodes if node not in [part['device'] for part in partitions]]
+    if missing:
+        raise ProbeError('%s: the partition table on the disk has no %s' % (path, ', '.join(missing)), device=path)
+    if _blockdev.partitions_match(path, partitions):
+        return
+    if _blockdev.kernel_partitions(os.path.basename(path)):
+        forget_partitions(runner, path)
+    if partitions:
+        runner.run('partx', ['--add', path], device=path)
+    _blockdev.wait_partitions(path, partitions, timeout)
+
+
+def scan_btrfs(runner, paths):
+    """Register the members of a multi-device btrfs with the kernel (no udev here), so a mount finds them all."""
+    runner.run('btrfs', ['device', 'scan'] + list(paths), device=', '.join(paths))
+
+
+def mount(runner, source, target, fstype, options, device=None):
+    """Mount C(source) on C(target); errors name C(device) (default: the source)."""
+    args = ['-t', fstype]
+    if options:
+        args += ['-o', ','.join(options)]
+    runner.run('mount', args + [source, target], device=device or source)
+
+
+def bind(runner, source, target):
+    runner.run('mount', ['--bind', source, target], device=source)
+
+
+def secure_bind(runner, target):
+    """Make the bind on C(target) private, then read-only (private first: on a shared mount, what is mounted on its
+    source later would propagate onto the bind)."""
+    runner.run('mount', ['--make-private', target], device=target)
+    runner.run('mount', ['-o', 'remount,bind,ro', target], device=target)
+
+
+def umount(runner, target):
+    runner.run('umount', [target], device=target)
+
+
+def swapon(runner, path):
+    runner.run('swapon', [path], device=path)
+
+
+def swapoff(runner, path):
+    runner.run('swapoff', [path], device=path)

@@ -28,8 +28,6 @@ author:
   - lightwhale.persistence developers (!UNKNOWN)
 requirements:
   - Root privileges.
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -40,12 +38,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  root:
-    description:
-      - The root directory the other paths are taken under, for a sandbox or an image.
-      - Real runs take the lock C(<root>/run/lightwhale/persistence.lock).
-    type: path
-    default: /
   data_root:
     description:
       - Docker's data root as seen inside O(root); this is the value written into the file.
@@ -57,11 +49,6 @@ options:
         root-owned 0755.
     type: path
     default: /etc/docker/daemon.json
-  timeout:
-    description:
-      - Seconds to wait for the lock held by another run.
-    type: int
-    default: 30
 notes:
   - dockerd reads C(daemon.json) when it starts; restart it to apply a change. At boot the module runs before dockerd.
   - When the file is rewritten its JSON is re-indented (two spaces); the values are kept exactly.
@@ -70,6 +57,8 @@ seealso:
   - name: Docker daemon configuration file
     description: The keys of daemon.json, data-root among them.
     link: https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file
+extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
+  lightwhale.persistence.common.timeout]
 '''
 
 EXAMPLES = r'''
@@ -87,6 +76,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+actions:
+  description: What was done, or would be in check mode, one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/docker/daemon.json: add data-root = /mnt/lightwhale-data/lightwhale-state/docker (2 other key(s) kept)"]
 data_root:
   description: The data root written in the file (as seen inside O(root)).
   returned: always
@@ -107,12 +102,6 @@ directory:
   returned: always
   type: str
   sample: /mnt/lightwhale-data/lightwhale-state/docker
-actions:
-  description: What was done, or would be in check mode, one line per step.
-  returned: always
-  type: list
-  elements: str
-  sample: ["/etc/docker/daemon.json: add data-root = /mnt/lightwhale-data/lightwhale-state/docker (2 other key(s) kept)"]
 '''
 
 
@@ -120,54 +109,19 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _docker
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-def run(module, root, config, data_root):
-    found = _docker.plan(root, config, data_root)
-    for warning in found.warnings:
-        module.warn(warning)
-    if found.plan and not module.check_mode:
-        found.plan.apply()
-        # Read back what was written: the file must now name the data root, the directory must be there.
-        after = _docker.plan(root, config, data_root)
-        if after.plan:
-            raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
-    result = dict(changed=bool(found.plan), actions=found.plan.describe(), data_root=data_root,
-                  previous_data_root=found.previous, config=found.config_path, directory=found.data_dir)
-    if module._diff and found.plan:
-        result['diff'] = dict(before=found.before, after=found.after, before_header=found.config_path,
-                              after_header=found.config_path)
-    return result
+# The options: the common ones (doc_fragments/common.py), then this module's own.
+ARGUMENT_SPEC = _module.argument_spec(
+    ('root', 'timeout'),
+    data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
+    config=dict(type='path', default=_layout.DOCKER_CONFIG),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type='path', default='/'),
-            data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
-            config=dict(type='path', default=_layout.DOCKER_CONFIG),
-            timeout=dict(type='int', default=30),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params['timeout'] < 0:
-        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
-    error = None
-    try:
-        data_root = _docker.check_path('data_root', params['data_root'])
-        config = _docker.check_path('config', params['config'])
-        root = params['root']
-        with run_lock(root, params['timeout'], module.check_mode):
-            result = run(module, root, config, data_root)
-    except PersistenceError as exc:
-        error = exc
-    if error:
-        # Outside the except block: an expected refusal is a message, not a traceback.
-        module.fail_json(msg=error.message, **error.result())
-    module.exit_json(**result)
+    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _docker.execute)
 
 
 if __name__ == '__main__':

@@ -39,8 +39,6 @@ author:
 requirements:
   - C(mount) and C(umount) (util-linux or BusyBox) and a kernel with overlayfs.
   - Root privileges.
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -67,13 +65,6 @@ options:
     type: str
     choices: [mounted, unmounted]
     default: mounted
-  root:
-    description:
-      - The root directory every other path is taken under, for a sandbox. Symbolic links in it are resolved
-        once.
-      - The lock that keeps two runs from mounting at once is C(<root>/run/lightwhale/persistence.lock).
-    type: path
-    default: /
   lower_base:
     description:
       - Where the lower binds are mounted, as seen inside O(root). It belongs on a filesystem that does not
@@ -91,21 +82,14 @@ options:
         O(upper_base).
     type: path
     default: /mnt/lightwhale-data/lightwhale-state/overlay/work
-  timeout:
-    description:
-      - Seconds to wait for the lock held by another run.
-    type: int
-    default: 30
 notes:
   - The lower bind is made private before the overlay is mounted, so that on a host whose root mount is shared
     the overlay does not propagate onto its own lower layer; then it is remounted read-only, because overlayfs
     must not see its lower layer change under it.
   - The upper layer must be on a filesystem overlayfs accepts as upper (btrfs, ext4, xfs, tmpfs; not another
     overlay).
-seealso:
-  - name: Lightwhale persistence specification
-    description: The boot steps this collection implements.
-    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
+  lightwhale.persistence.common.timeout]
 '''
 
 EXAMPLES = r'''
@@ -179,82 +163,23 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
-from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay_run
 
 
-def probe(specs):
-    mounts = _mountinfo.read_mounts()
-    return [_overlay.inspect(mounts, layers) for layers in specs]
-
-
-def run(module, runner, root, specs):
-    mounted = module.params['state'] == 'mounted'
-    states = probe(specs)
-    if mounted:
-        plan, warnings = _overlay.plan_mounted(runner, root, states)
-    else:
-        plan, warnings = _overlay.plan_unmounted(runner, states), []
-    for warning in warnings:
-        module.warn(warning)
-    touched = [layers.path for layers in specs if layers.path in plan.expected]
-    before = ''.join(state.table() for state in states if state.layers.path in touched)
-
-    found = states
-    if plan and not module.check_mode:
-        plan.apply()
-        found = probe(specs)
-        _overlay.verify(found, mounted, touched)
-    if module.check_mode:
-        overlays = [layers.to_result(mounted) for layers in specs]
-    else:
-        overlays = [state.layers.to_result(state.overlay is not None) for state in found]
-
-    result = dict(changed=bool(plan), actions=plan.describe(), overlays=overlays)
-    if module._diff and plan:
-        if module.check_mode:
-            after = ''.join(plan.expected[path] for path in touched)
-        else:
-            after = ''.join(state.table() for state in found if state.layers.path in touched)
-        result['diff'] = dict(before=before, after=after)
-    return result
+# The options: the common ones (doc_fragments/common.py), then this module's own.
+ARGUMENT_SPEC = _module.argument_spec(
+    ('root', 'timeout'),
+    lower_base=dict(type='path', default=_layout.OVERLAY_LOWER_BASE),
+    upper_base=dict(type='path', default=_layout.OVERLAY_UPPER_BASE),
+    work_base=dict(type='path', default=_layout.OVERLAY_WORK_BASE),
+    state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
+    paths=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            paths=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-            state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
-            root=dict(type='path', default='/'),
-            lower_base=dict(type='path', default=_layout.OVERLAY_LOWER_BASE),
-            upper_base=dict(type='path', default=_layout.OVERLAY_UPPER_BASE),
-            work_base=dict(type='path', default=_layout.OVERLAY_WORK_BASE),
-            timeout=dict(type='int', default=30),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params['timeout'] < 0:
-        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
-
-    runner = Runner(module)
-    error = None
-    try:
-        paths, bases = _overlay.validate_options(params['paths'], params['lower_base'], params['upper_base'],
-                                                 params['work_base'])
-        root = _overlay.resolve_root(params['root'])
-        specs = [_overlay.layers_for(root, path, bases) for path in paths]
-        with run_lock(root, params['timeout'], module.check_mode):
-            result = run(module, runner, root, specs)
-    except PersistenceError as exc:
-        error = exc
-    if error:
-        # Outside the except block: an expected refusal is a message, not a traceback.
-        module.fail_json(msg=error.message, **error.result())
-    module.exit_json(**result)
+    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _overlay_run.execute)
 
 
 if __name__ == '__main__':

@@ -27,8 +27,6 @@ author:
   - lightwhale.persistence developers (!UNKNOWN)
 requirements:
   - Root privileges (the file is written under C(/run/lightwhale)).
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -40,11 +38,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  root:
-    description:
-      - The root directory, for a sandbox. The file is C(<root>/run/lightwhale/persistence.json).
-    type: path
-    default: /
   mode:
     description:
       - The mode the host is in, as M(lightwhale.persistence.lw_datafs) returned it.
@@ -107,9 +100,7 @@ options:
 seealso:
   - module: lightwhale.persistence.lw_datafs
   - module: lightwhale.persistence.lw_overlay
-  - name: Lightwhale persistence boot sequence
-    description: The status file's format and the summary line.
-    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common]
 '''
 
 EXAMPLES = r'''
@@ -153,92 +144,35 @@ path:
   sample: /run/lightwhale/persistence.json
 '''
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 
-def run(module):
-    params = module.params
-    root = params['root']
-    if not os.path.isdir(root):
-        raise PersistenceError('root %s does not exist or is not a directory' % root)
-    wanted = []
-    for path in params['overlays']:
-        if not path.startswith('/'):
-            raise PersistenceError('overlay path %r is not an absolute path' % path)
-        wanted.append('/' + path.strip('/'))
-    if module.check_mode:
-        overlays = wanted
-    else:
-        overlays = _status.mounted_overlays(_mountinfo.read_mounts(), root, wanted)
-    arguments = dict(
-        mode=params['mode'], failure=params['failure'], label=params['label'], uuid=params['uuid'],
-        devices=params['devices'], missing=params['missing'], data_profile=params['data_profile'],
-        metadata_profile=params['metadata_profile'], created=params['created'], swap_devices=params['swap_devices'],
-        overlays=overlays, overlays_missing=[path for path in wanted if path not in overlays],
-        docker_data_root=params['docker_data_root'] or None, warnings=params['warnings'])
-    status = _status.build(**arguments)
-
-    path = _mount.under(root, _layout.STATUS_FILE)
-    run_dir = os.path.dirname(_layout.STATUS_FILE)
-    missing_dirs = _mount.missing_dirs(root, run_dir)
-    found = None if missing_dirs else _files.read_file(path)
-    old = _status.parse(found.data) if found is not None else None
-    if _status.created_earlier(old, status):
-        arguments['created'] = True
-        status = _status.build(**arguments)
-    changed = not _status.same(old, status)
-    if changed:
-        status = _status.stamp(status)
-        if not module.check_mode:
-            _mount.make_dirs(root, run_dir)
-            _files.write_file(path, _status.render(status).encode('utf-8'), _status.FILE_MODE)
-    else:
-        status = old
-    result = dict(changed=changed, status=status, summary=status['summary'], ok=status['ok'], path=path)
-    if module._diff and changed:
-        result['diff'] = dict(before=found.data.decode('utf-8', 'replace') if found is not None else '',
-                              after=_status.render(status), before_header=path, after_header=path)
-    return result
+# The options: the common ones (doc_fragments/common.py), then this module's own.
+ARGUMENT_SPEC = _module.argument_spec(
+    ('root',),
+    mode=dict(type='str', required=True, choices=list(_status.MODES)),
+    failure=dict(type='str'),
+    label=dict(type='str'),
+    uuid=dict(type='str'),
+    devices=dict(type='list', elements='str', default=[]),
+    missing=dict(type='list', elements='str', default=[]),
+    data_profile=dict(type='str'),
+    metadata_profile=dict(type='str'),
+    created=dict(type='bool', default=False),
+    swap_devices=dict(type='list', elements='str', default=[]),
+    overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+    docker_data_root=dict(type='str'),
+    warnings=dict(type='list', elements='str', default=[]),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type='path', default='/'),
-            mode=dict(type='str', required=True, choices=list(_status.MODES)),
-            failure=dict(type='str'),
-            label=dict(type='str'),
-            uuid=dict(type='str'),
-            devices=dict(type='list', elements='str', default=[]),
-            missing=dict(type='list', elements='str', default=[]),
-            data_profile=dict(type='str'),
-            metadata_profile=dict(type='str'),
-            created=dict(type='bool', default=False),
-            swap_devices=dict(type='list', elements='str', default=[]),
-            overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-            docker_data_root=dict(type='str'),
-            warnings=dict(type='list', elements='str', default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    error = None
-    try:
-        result = run(module)
-    except PersistenceError as exc:
-        error = exc
-    if error:
-        # Outside the except block: an expected refusal is a message, not a traceback.
-        module.fail_json(msg=error.message, **error.result())
-    module.exit_json(**result)
+    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _status.execute)
 
 
 if __name__ == '__main__':

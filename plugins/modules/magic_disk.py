@@ -28,8 +28,6 @@ author:
 requirements:
   - util-linux (C(wipefs), C(partx), C(sfdisk))
   - Root privileges.
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -40,27 +38,17 @@ attributes:
   platform:
     platforms: posix
 options:
-  devices:
-    description:
-      - Candidate whole disks, for example V(/dev/sdb) or V(/dev/disk/by-id/virtio-extra1). Symbolic links are
-        resolved.
-      - When empty, the host is scanned for whole disks named C(sd*), C(vd*), C(xvd*), C(hd*), C(nvme*n*) and
-        C(mmcblk*) that are not read-only and not in use. Loop, RAM, device-mapper, md and optical devices are
-        never scanned; loop devices are candidates only when listed here.
-      - Required (not empty) with O(state=present) and O(state=absent).
-      - A path that does not exist, is not a block device, or is a partition is an error.
-    type: list
-    elements: path
-    default: []
   state:
     description:
       - V(present) writes the header (27 bytes and a newline) on every listed disk that does not carry it yet. A disk
         that holds a partition table, a filesystem, RAID, LVM, LUKS or any other signature, or non-zero bytes in its
         first or last MiB, is refused unless O(force=true). A disk that is read-only or in use is always refused.
       - V(absent) removes the header from the listed disks that carry it.
+      - V(present) and V(absent) need O(devices) - the disks to mark are never guessed.
       - V(partitioned) lays out every candidate that carries the header. A disk that already holds the layout and
         still carries the header (a run that was interrupted) keeps its partition table; only the partitions'
-        old signatures and the header are wiped.
+        old signatures and the header are wiped. A disk laid out earlier whose partitions the kernel does not know
+        (attached anew) has them told to the kernel (C(partx)).
       - When any disk is refused, the module fails naming each disk and the reason, and writes nothing at all.
     type: str
     choices: [present, absent, partitioned]
@@ -86,28 +74,12 @@ options:
       - A disk too small for the swap partition plus a 256 MiB data partition is refused and left untouched.
     type: str
     default: auto
-  kernel_cmdline:
-    description:
-      - The kernel command line whose C(noswap) word is honoured. Default is the contents of C(/proc/cmdline).
-    type: str
-  root:
-    description:
-      - The root directory, for a sandbox. The lock that keeps two runs from writing at once is
-        C(<root>/run/lightwhale/persistence.lock).
-    type: path
-    default: /
-  timeout:
-    description:
-      - Seconds to wait for the lock held by another run, and for partition nodes to appear.
-    type: int
-    default: 30
 notes:
   - The header sits in the MBR boot-code area, which GPT tools may keep; O(state=partitioned) zeroes that area
     explicitly after writing the GPT, as its last write.
-seealso:
-  - name: Lightwhale persistence specification
-    description: The boot steps this collection implements.
-    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
+  lightwhale.persistence.common.timeout, lightwhale.persistence.common.devices,
+  lightwhale.persistence.common.kernel_cmdline]
 '''
 
 EXAMPLES = r'''
@@ -215,6 +187,11 @@ magic_partitions:
       type: list
       elements: str
       sample: [/dev/sdb2]
+refused:
+  description: Disks refused, each with C(device) and C(reason); nothing was written.
+  returned: failure
+  type: list
+  elements: dict
 skipped_disks:
   description:
     - Every candidate this run leaves alone, each with C(device) and C(reason) - the host scan's exclusions
@@ -235,164 +212,26 @@ swap:
   description: Whether swap partitions are laid out, after the kernel command line's C(noswap).
   returned: always
   type: bool
-refused:
-  description: Disks refused, each with C(device) and C(reason); nothing was written.
-  returned: failure
-  type: list
-  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmdline
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _partitioning
-from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, PersistenceError
-from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
-from ansible_collections.lightwhale.persistence.plugins.module_utils._units import parse_size
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic_run
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-def probe(runner, devices):
-    mounts = _mountinfo.read_mounts()
-    swaps = _mountinfo.read_swaps()
-    if devices:
-        return _candidates.listed(runner, devices, mounts, swaps)
-    return _candidates.scanned(runner, mounts, swaps)
-
-
-def describe(disk):
-    return '%s: %s%s\n' % (disk.path, 'magic header; ' if disk.magic else '', _partitioning.describe_table(disk.table))
-
-
-def run(module, runner, settings):
-    disks = probe(runner, module.params['devices'])
-    state = module.params['state']
-    predicted = {}
-    if state == 'present':
-        plan = _magic.plan_present(runner, disks, module.params['force'])
-    elif state == 'absent':
-        plan = _magic.plan_absent(disks)
-    else:
-        plan, predicted = _magic.plan_partitioned(runner, disks, settings['swap'], settings['swap_size'],
-                                                  _partitioning.read_mem_total(), module.params['timeout'])
-    touched = sorted(set(action.device for action in plan.actions))
-    before = ''.join(describe(disk) for disk in disks if disk.path in touched)
-
-    found = disks
-    if plan and not module.check_mode:
-        plan.apply()
-        found = probe(runner, module.params['devices'])
-        verify(state, found, touched)
-    magic_parts = _candidates.magic_partitions(found)
-    if module.check_mode:
-        for roles in predicted.values():
-            for role, node in roles:
-                if node not in magic_parts[role]:
-                    magic_parts[role].append(node)
-    elif state == 'partitioned':
-        sync_magic_partitions(runner, found, module.params['timeout'])
-
-    result = dict(
-        changed=bool(plan), actions=plan.describe(), swap=settings['swap'],
-        disks=[disk.to_result() for disk in found],
-        magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
-        magic_partitions=magic_parts,
-        skipped_disks=[dict(device=disk.path, reason=reason) for disk, reason in passed_over(state, disks, touched)])
-    if module._diff and plan:
-        if module.check_mode:
-            after = ''.join('%s: %s\n' % (path, plan.expected[path]) for path in touched)
-        else:
-            after = ''.join(describe(disk) for disk in found if disk.path in touched)
-        result['diff'] = dict(before=before, after=after)
-    return result
-
-
-def passed_over(state, disks, touched):
-    """(disk, reason) for every candidate this run leaves alone: the host scan's exclusions, and why the state
-    has nothing to write on each other disk."""
-    for disk in disks:
-        if disk.skipped:
-            yield disk, disk.skipped
-        elif disk.path in touched:
-            continue
-        elif state == 'present':
-            yield disk, 'already carries the magic header'
-        elif disk.lightwhale_layout:
-            yield disk, 'no magic header; already holds the magic layout'
-        else:
-            yield disk, 'no magic header'
-
-
-def verify(state, disks, touched):
-    """Re-read what was written: tools have reported success on failed writes before."""
-    for disk in disks:
-        if disk.path not in touched:
-            continue
-        if state == 'present' and not disk.magic:
-            raise CommandError('%s: the magic header is not there after writing it' % disk.path, device=disk.path)
-        if state in ('absent', 'partitioned') and disk.magic:
-            raise CommandError('%s: the magic header is still there after wiping it' % disk.path, device=disk.path)
-        if state == 'partitioned' and not disk.lightwhale_layout:
-            raise CommandError('%s: the partition table read back is not the magic layout' % disk.path,
-                               device=disk.path)
-
-
-def sync_magic_partitions(runner, disks, timeout):
-    """Make the nodes of magic partitions exist (a disk attached anew has none until partx runs)."""
-    for disk in disks:
-        if disk.skipped or disk.usage:
-            continue
-        named = _partitioning.magic_partitions(disk.table)
-        nodes = [part['device'] for part in named['swap'] + named['data']]
-        if nodes:
-            _blockdev.sync_partitions(runner, disk.path, nodes, timeout, disk.partitions)
+# The options: the common ones (doc_fragments/common.py), then this module's own.
+ARGUMENT_SPEC = _module.argument_spec(
+    ('devices', 'root', 'timeout', 'kernel_cmdline'),
+    state=dict(type='str', choices=['present', 'absent', 'partitioned'], default='present'),
+    force=dict(type='bool', default=False),
+    swap=dict(type='bool', default=True),
+    swap_size=dict(type='str', default='auto'),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            devices=dict(type='list', elements='path', default=[]),
-            state=dict(type='str', choices=['present', 'absent', 'partitioned'], default='present'),
-            force=dict(type='bool', default=False),
-            swap=dict(type='bool', default=True),
-            swap_size=dict(type='str', default='auto'),
-            kernel_cmdline=dict(type='str'),
-            root=dict(type='path', default='/'),
-            timeout=dict(type='int', default=30),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params['state'] in ('present', 'absent') and not params['devices']:
-        module.fail_json(msg='state=%s needs devices: the disks to mark are never guessed' % params['state'])
-    if params['timeout'] < 0:
-        module.fail_json(msg='timeout must not be negative, got %d' % params['timeout'])
-
-    swap_size = None
-    if params['swap_size'] != 'auto':
-        try:
-            swap_size = parse_size(params['swap_size'])
-        except ValueError as exc:
-            module.fail_json(msg='swap_size: %s' % exc)
-        if swap_size < 1024 * 1024:
-            module.fail_json(msg='swap_size: %s is less than 1 MiB' % params['swap_size'])
-    settings = dict(swap=_cmdline.swap_wanted(params['swap'], params['kernel_cmdline']), swap_size=swap_size)
-
-    runner = Runner(module)
-    error = None
-    try:
-        with run_lock(params['root'], params['timeout'], module.check_mode):
-            result = run(module, runner, settings)
-    except PersistenceError as exc:
-        error = exc
-    if error:
-        # Outside the except block: an expected refusal is a message, not a traceback.
-        module.fail_json(msg=error.message, **error.result())
-    module.exit_json(**result)
+    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _magic_run.execute)
 
 
 if __name__ == '__main__':

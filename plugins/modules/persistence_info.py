@@ -31,8 +31,6 @@ requirements:
   - util-linux (C(wipefs), C(sfdisk))
   - btrfs-progs (C(btrfs)), when a data filesystem is mounted
   - Root privileges (disks are read directly).
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -42,23 +40,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  devices:
-    description:
-      - Candidate whole disks, for example V(/dev/sdb) or V(/dev/disk/by-id/virtio-extra1) (links are resolved). The
-        data filesystem, magic disks and empty disks are looked for among them.
-      - When empty, the host is scanned with the rules of M(lightwhale.persistence.magic_disk) (C(sd*), C(vd*),
-        C(xvd*), C(hd*), C(nvme*n*), C(mmcblk*); never loop, RAM, device-mapper, md or optical devices); disks in use
-        are still probed, read only, because the mounted data filesystem lives on them.
-      - A path that does not exist, is not a block device, or is a partition is an error.
-    type: list
-    elements: path
-    default: []
-  root:
-    description:
-      - The root directory, for a sandbox. The data mount point is C(<root>/mnt/lightwhale-data), the status file
-        C(<root>/run/lightwhale/persistence.json), the overlays C(<root>/etc) and so on.
-    type: path
-    default: /
   overlays:
     description:
       - The image's directories whose overlays are reported, with the layer paths of M(lightwhale.persistence.lw_overlay)'s
@@ -77,6 +58,8 @@ seealso:
   - name: Fleet guide
     description: Turning persistence on across a fleet, and verifying it.
     link: https://example.invalid/lightwhale/persistence/blob/main/docs/fleet.md
+extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
+  lightwhale.persistence.common.devices]
 '''
 
 EXAMPLES = r'''
@@ -214,18 +197,11 @@ magic_disks:
   type: list
   elements: str
 magic_partitions:
-  description: Partitions named C(lightwhale-swap) and C(lightwhale-data) on the candidates.
+  description: Partitions named C(lightwhale-swap) and C(lightwhale-data) on the candidates; C(swap) and C(data), each a list
+    of partition device paths.
   returned: always
   type: dict
-  contains:
-    swap:
-      description: Swap partition device paths.
-      type: list
-      elements: str
-    data:
-      description: Data partition device paths.
-      type: list
-      elements: str
+  sample: {swap: [/dev/sdb1], data: [/dev/sdb2]}
 empty_disks:
   description:
     - Candidate disks that are empty - no magic header, no signature, no partition, no holder, not in use, not
@@ -259,123 +235,22 @@ problems:
   elements: str
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _info
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
-from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-def probe_disks(runner, devices, mounts, swaps):
-    if devices:
-        return _candidates.listed(runner, devices, mounts, swaps)
-    return _candidates.scanned(runner, mounts, swaps, probe_in_use=True)
-
-
-def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members):
-    """The data filesystem: the kernel's view when it is mounted at the data mount point, else the disks'."""
-    if kind == 'datafs':
-        fs = _info.kernel_filesystem(fsid, label)
-        found = _datafs.Filesystem(fsid, [], fs['num_devices'], [])
-    elif decision.fs is not None and not decision.fs.new:
-        fs = _info.probed_filesystem(decision.fs)
-        found = decision.fs
-    else:
-        return None
-    facts = _datafs.filesystem_facts(ctx, found, mounts, members)
-    fs.update(data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
-              subvolumes=facts['subvolumes'], size=None, free=None, usage={})
-    if kind == 'datafs':
-        fs.update(_info.space_of(data_mount.target))
-        fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
-    return fs
-
-
-def gather(module, runner):
-    params = module.params
-    root = os.path.realpath(params['root'])
-    if not os.path.isdir(root):
-        raise PersistenceError('root %s does not exist or is not a directory' % params['root'])
-    mounts = _mountinfo.read_mounts()
-    swaps = _mountinfo.read_swaps()
-    # The overlay paths are checked before any disk is read.
-    overlays, overlay_problems = _info.overlay_facts(root, mounts, params['overlays'])
-    disks = probe_disks(runner, params['devices'], mounts, swaps)
-    found = _datafs.survey(runner, disks, 0, sync=False)
-    decision = _datafs.decide(found, True)
-    members = _btrfs.mounted_members()
-    ctx = _datafs.Context(runner, root, True, [], 0)
-    problems = list(decision.warnings)
-    if decision.failure:
-        problems.append(decision.failure)
-
-    data_mount = _datafs.top_mount(mounts, ctx.targets.data)
-    fsid = _datafs.fsid_of(data_mount, members)
-    label = _btrfs.kernel_label(fsid) if fsid else None
-    kind = _info.data_mount_kind(data_mount, fsid, label)
-    if kind == 'other':
-        problems.append('%s: %s is mounted there, not the data filesystem or the volatile tmpfs' % (
-            ctx.targets.data, _datafs.describe_mount(data_mount, members)))
-    fs = describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members)
-
-    active = _datafs.active_swap(swaps)
-    swap_devices = [probed.path for probed in found.magic('swap') if _datafs.is_active(probed.path, active)]
-    problems.extend(overlay_problems)
-    status, status_problem = _info.read_status(root)
-    if status_problem:
-        problems.append(status_problem)
-
-    links = _info.by_id_links()
-    facts = []
-    for disk in disks:
-        empty, reasons = _info.classify(disk)
-        facts.append(_info.disk_fact(disk, empty, reasons, links.get(disk.device.name, []),
-                                     _info.model_of(disk.device.name)))
-    result = dict(
-        changed=False,
-        mode=_info.mode_of(kind, fs['missing'] if kind == 'datafs' else []),
-        filesystem=fs,
-        swap=dict(active=bool(swap_devices), devices=swap_devices),
-        overlays=overlays,
-        status=status,
-        magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
-        magic_partitions=found.magic_partitions(),
-        empty_disks=[_info.empty_fact(fact) for fact in facts if fact['empty']],
-        disks=facts,
-        failure=decision.failure,
-        problems=problems)
-    if status is not None and status.get('mode') not in (None, result['mode']):
-        problems.append('the status file says %s, but the host is %s now (%s)' % (
-            status.get('mode'), result['mode'], _layout.STATUS_FILE))
-    result['summary'] = _info.summary(result)
-    return result
+# The options: the common ones (doc_fragments/common.py), then this module's own.
+ARGUMENT_SPEC = _module.argument_spec(
+    ('devices', 'root'),
+    overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            devices=dict(type='list', elements='path', default=[]),
-            root=dict(type='path', default='/'),
-            overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-        ),
-        supports_check_mode=True,
-    )
-    error = None
-    try:
-        result = gather(module, Runner(module))
-    except PersistenceError as exc:
-        error = exc
-    if error:
-        # Outside the except block: an expected failure is a message, not a traceback.
-        module.fail_json(msg=error.message, changed=False, **error.result())
-    module.exit_json(**result)
+    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _info.execute, on_error=lambda error: dict(changed=False))
 
 
 if __name__ == '__main__':

@@ -11,26 +11,8 @@ import warnings
 
 import pytest
 
-from lwkit import (
-    DATA_LABEL,
-    GUID_LINUX_FS,
-    GUID_LINUX_SWAP,
-    MAGIC,
-    MIB,
-    SWAP_LABEL,
-    blkid_probe,
-    changed_disks,
-    gpt_remnants,
-    has_header,
-    is_blockdev,
-    partition_table,
-    partitions_of,
-    read_bytes,
-    sha256_of,
-    signatures_of,
-    snapshot,
-    write_header,
-)
+from lwkit import (DATA_LABEL, GUID_LINUX_FS, GUID_LINUX_SWAP, MAGIC, MIB, SWAP_LABEL, blkid_probe, changed_disks, gpt_remnants,
+                   has_header, is_blockdev, partition_table, partitions_of, read_bytes, sha256_of, signatures_of, snapshot, write_header)
 from lwkit.decoys import DECOYS, DECOYS_BY_NAME, DecoyUnavailable
 from lwkit.sysutil import read_mountinfo, run
 
@@ -423,15 +405,20 @@ def test_a_partitioned_disk_is_not_partitioned_again(md, magic_disk):
 
 
 def test_the_partition_nodes_are_made_again_after_a_fresh_attach(md, magic_disk):
-    """A disk attached anew shows no partitions to the kernel until partx runs: the module must do it."""
+    """A disk attached anew shows no partitions to the kernel until partx runs: the module must do it, as a plan
+    action that check mode predicts and the result reports; the next run has nothing to tell."""
     disk = magic_disk("512M")
     ok(md([disk], "partitioned"))
     run(["partx", "-d", disk.path])
     assert disk.partition_nodes() == []
+    check = ok(md([disk], "partitioned", check=True))
+    assert check.changed and disk.partition_nodes() == [], "check mode told the kernel"
     res = ok(md([disk], "partitioned"))
-    assert not res.changed
+    assert res.changed
+    assert res["actions"] == check["actions"] == [f"{disk.path}: tell the kernel the partitions {disk.part(1)}, {disk.part(2)}"]
     for node in (disk.part(1), disk.part(2)):
         assert is_blockdev(node), f"{node} missing after the run\n" + res.explain()
+    assert not ok(md([disk], "partitioned")).changed
 
 
 @pytest.mark.parametrize(

@@ -90,9 +90,10 @@ def overlay_actions(first):
 
 
 def everyday_actions(count):
-    """Every action an everyday boot applies (the data filesystem exists, the upper layers too)."""
-    return ["mount-data@1", "mount-state@1"] + [f"swapon@{i}" for i in range(1, count + 1)] + \
-        overlay_actions(first=False)
+    """Every action an everyday boot applies (the data filesystem exists, the upper layers too). After a power-off
+    the kernel knows no partition of the disks: lw_datafs tells it of them first, one disk after the other."""
+    return [f"sync-partitions@{i}" for i in range(1, count + 1)] + ["mount-data@1", "mount-state@1"] + \
+        [f"swapon@{i}" for i in range(1, count + 1)] + overlay_actions(first=False)
 
 
 def boundaries(actions):
@@ -350,21 +351,8 @@ def boots(ansible):
 
 @pytest.fixture
 def box(lw_workdir):
-    root = make_box(lw_workdir)
-    lwloop.register_temp_root(root)
-    try:
+    with lwloop.temp_root(make_box(lw_workdir)) as root:
         yield root
-    finally:
-        lwloop.teardown_disks([], extra_roots=[root])
-        lwloop.unregister_temp_root(root)
-
-
-@pytest.fixture
-def magic_disks(magic_disk):
-    def make(count):
-        return [magic_disk("512M", name=f"magic{i}") for i in range(count)]
-
-    return make
 
 
 class Reference:

@@ -16,7 +16,10 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._blockdev import BlockDevice
 from ansible_collections.lightwhale.persistence.plugins.module_utils._candidates import Disk
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
@@ -39,18 +42,18 @@ class Builder:
     """A survey of fake disks, each with an optional swap partition 1 and a data partition 2."""
 
     def __init__(self):
-        self.found = _datafs.Survey([])
+        self.found = _datafs_find.Survey([])
 
     def disk(self, name, data_sigs=(), data_sb=None, swap_sigs=None, usage=(), data_name='lightwhale-data'):
         disk = Disk(BlockDevice(name, '/dev/' + name, (7, 0)))
         disk.usage = list(usage)
         self.found.disks.append(disk)
-        self.found.probed.append(_datafs.Probed(disk.path, disk, None, [dict(type='gpt', offset=512)]))
+        self.found.probed.append(_datafs_find.Probed(disk.path, disk, None, [dict(type='gpt', offset=512)]))
         if swap_sigs is not None:
             part = dict(device=disk.path + 'p1', number=1, name='lightwhale-swap')
-            self.found.probed.append(_datafs.Probed(part['device'], disk, part, list(swap_sigs)))
+            self.found.probed.append(_datafs_find.Probed(part['device'], disk, part, list(swap_sigs)))
         part = dict(device=disk.path + 'p2', number=2, name=data_name)
-        self.found.probed.append(_datafs.Probed(part['device'], disk, part, list(data_sigs), data_sb))
+        self.found.probed.append(_datafs_find.Probed(part['device'], disk, part, list(data_sigs), data_sb))
         return disk
 
 
@@ -58,7 +61,7 @@ def test_blank_magic_partitions_are_created_with_the_profile_rule():
     build = Builder()
     for index in range(3):
         build.disk('loop%d' % index, swap_sigs=[])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.failure is None and decision.create
     assert decision.fs.new and decision.fs.paths == ['/dev/loop0p2', '/dev/loop1p2', '/dev/loop2p2']
     assert decision.fs.profiles == ('raid1', 'raid1c3')
@@ -69,7 +72,7 @@ def test_blank_magic_partitions_are_created_with_the_profile_rule():
 def test_swap_off_formats_no_swap():
     build = Builder()
     build.disk('loop0', swap_sigs=[])
-    decision = _datafs.decide(build.found, swap=False)
+    decision = _datafs_find.decide(build.found, swap=False)
     assert decision.create and decision.mkswap == [] and decision.swap == []
 
 
@@ -77,14 +80,14 @@ def test_an_unlabelled_btrfs_is_an_interrupted_creation():
     build = Builder()
     build.disk('loop0', data_sigs=[btrfs(label=None)], data_sb=superblock(label='', num_devices=2))
     build.disk('loop1', data_sigs=[btrfs(label='')], data_sb=superblock(label='', devid=2, num_devices=2))
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.create and decision.fs.profiles == ('raid1', 'raid1')
 
 
 def test_an_unfinished_mkfs_is_redone():
     build = Builder()
     build.disk('loop0', data_sb=superblock(label='', magic=_btrfs.MAGIC_TEMPORARY))
-    assert _datafs.decide(build.found, swap=True).create
+    assert _datafs_find.decide(build.found, swap=True).create
 
 
 def test_a_labelled_filesystem_is_found_and_never_formatted():
@@ -92,7 +95,7 @@ def test_a_labelled_filesystem_is_found_and_never_formatted():
     build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(devid=1, num_devices=2),
                swap_sigs=[dict(type='swap', label='lightwhale-swap')])
     build.disk('loop1', data_sigs=[btrfs()], data_sb=superblock(devid=2, num_devices=2), swap_sigs=[])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert not decision.create and decision.failure is None
     assert decision.fs.uuid == FSID and decision.fs.paths == ['/dev/loop0p2', '/dev/loop1p2']
     assert decision.fs.missing == [] and not decision.fs.degraded
@@ -105,7 +108,7 @@ def test_members_sorted_by_devid_and_missing_named():
     build = Builder()
     build.disk('loop5', data_sigs=[btrfs()], data_sb=superblock(devid=3, num_devices=3))
     build.disk('loop6', data_sigs=[btrfs()], data_sb=superblock(devid=1, num_devices=3))
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs.paths == ['/dev/loop6p2', '/dev/loop5p2']
     assert decision.fs.missing == [2] and decision.fs.degraded
     assert decision.fs.describe_missing() == 'devid 2 (of 3)'
@@ -115,7 +118,7 @@ def test_extra_magic_partitions_are_reported_not_joined():
     build = Builder()
     build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock())
     build.disk('loop1', swap_sigs=[])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert not decision.create and decision.fs.paths == ['/dev/loop0p2']
     assert len(decision.warnings) == 1 and '/dev/loop1p2' in decision.warnings[0]
     # The newcomer's swap partition is not ours to format either.
@@ -126,7 +129,7 @@ def test_two_labelled_filesystems_are_a_failure():
     build = Builder()
     build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock())
     build.disk('loop1', data_sigs=[btrfs(fsid=OTHER)], data_sb=superblock(fsid=OTHER))
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs is None and not decision.create
     assert 'several filesystems' in decision.failure and FSID in decision.failure and OTHER in decision.failure
 
@@ -135,7 +138,7 @@ def test_a_cloned_member_is_a_failure():
     build = Builder()
     build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(devid=1, num_devices=2))
     build.disk('loop1', data_sigs=[btrfs()], data_sb=superblock(devid=1, num_devices=2))
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs is None and 'devid 1 on /dev/loop0p2 and /dev/loop1p2' in decision.failure
 
 
@@ -146,7 +149,7 @@ def test_a_cloned_member_is_a_failure():
 def test_a_damaged_superblock_is_never_taken_for_a_blank_partition(sigs):
     build = Builder()
     build.disk('loop0', data_sigs=sigs, data_sb=superblock(csum_ok=False), swap_sigs=[])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs is None and not decision.create and decision.mkswap == []
     assert 'damaged' in decision.failure and 'checksum mismatch' in decision.failure
     assert 'btrfs rescue super-recover /dev/loop0p2' in decision.failure
@@ -156,7 +159,7 @@ def test_a_damaged_member_of_a_raid1_counts_as_missing():
     build = Builder()
     build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(devid=1, num_devices=2))
     build.disk('loop1', data_sigs=[btrfs()], data_sb=superblock(devid=2, num_devices=2, csum_ok=False))
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.failure is None and decision.fs.paths == ['/dev/loop0p2'] and decision.fs.missing == [2]
     assert any('/dev/loop1p2' in warning and 'counted as missing' in warning for warning in decision.warnings)
 
@@ -172,7 +175,7 @@ def test_foreign_content_on_a_magic_partition_is_refused(sigs, sb, words):
     build = Builder()
     build.disk('loop0', data_sigs=sigs, data_sb=sb)
     build.disk('loop1')
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert not decision.create and decision.fs is None
     assert [item['device'] for item in decision.refused] == ['/dev/loop0p2']
     assert words in decision.failure
@@ -181,22 +184,22 @@ def test_foreign_content_on_a_magic_partition_is_refused(sigs, sb, words):
 def test_a_busy_disk_is_refused_unless_only_a_leftover_holds_it():
     build = Builder()
     disk = build.disk('loop0', usage=['busy: the kernel refuses an exclusive open'])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.refused and 'in use' in decision.failure
-    assert _datafs.decide(build.found, swap=True, busy_ok=set([disk.path])).create
+    assert _datafs_find.decide(build.found, swap=True, busy_ok=set([disk.path])).create
 
 
 def test_no_magic_partition_means_volatile_without_failure():
     build = Builder()
     build.disk('loop0', data_name='something-else', data_sigs=[dict(type='ext4')])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs is None and decision.failure is None and not decision.create
 
 
 def test_a_foreign_swap_partition_is_left_alone():
     build = Builder()
     build.disk('loop0', swap_sigs=[dict(type='ext4')])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.create and decision.mkswap == [] and decision.swap == []
     assert 'left untouched' in decision.warnings[0]
 
@@ -216,7 +219,7 @@ def test_decisions_never_format_what_is_not_ours(disks):
             'ext4': ([dict(type='ext4')], None),
         }[kind]
         build.disk('loop%d' % index, data_sigs=sigs, data_sb=sb, usage=['busy'] if busy else [])
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     kinds = [kind for kind, _busy in disks]
     if decision.create:
         assert set(kinds) <= set(['blank', 'unlabelled']) and not any(busy for _kind, busy in disks)
@@ -240,30 +243,30 @@ MOUNTS = [parse_mountinfo_line(line) for line in (
 
 
 def test_the_visible_mount_is_the_last_one_mounted_there():
-    assert _datafs.top_mount(MOUNTS, '/sandbox/mnt/lightwhale-data').fstype == 'tmpfs'
-    assert _datafs.top_mount(MOUNTS[:3], '/sandbox/mnt/lightwhale-data').root == '/@lightwhale-data'
-    assert _datafs.top_mount(MOUNTS, '/elsewhere') is None
+    assert _mountinfo.top_mount(MOUNTS, '/sandbox/mnt/lightwhale-data').fstype == 'tmpfs'
+    assert _mountinfo.top_mount(MOUNTS[:3], '/sandbox/mnt/lightwhale-data').root == '/@lightwhale-data'
+    assert _mountinfo.top_mount(MOUNTS, '/elsewhere') is None
 
 
 def test_leftover_temporary_mounts_are_recognised_by_name(tmp_path):
     targets = _datafs.Targets('/sandbox')
-    stale, dirs = _datafs.leftovers(targets, MOUNTS)
+    stale, dirs = _datafs_create.leftovers(targets, MOUNTS)
     assert [mount.target for mount in stale] == ['/sandbox/run/lightwhale/datafs-top-abc123']
     assert dirs == []
     run_dir = tmp_path / 'run' / 'lightwhale'
     (run_dir / 'datafs-top-x1').mkdir(parents=True)
     (run_dir / 'persistence.lock').write_text('')
-    assert _datafs.leftovers(_datafs.Targets(str(tmp_path)), [])[1] == [str(run_dir / 'datafs-top-x1')]
+    assert _datafs_create.leftovers(_datafs.Targets(str(tmp_path)), [])[1] == [str(run_dir / 'datafs-top-x1')]
 
 
 def test_mounts_of_unknown_devices_are_never_ours():
     mount = MOUNTS[1]
-    assert _datafs.fsid_of(mount, {}) is None
-    assert _datafs.fsid_of(MOUNTS[3], {'tmpfs': FSID}) is None
-    assert not _datafs.is_subvolume_mount(mount, '@lightwhale-data', None, {})
-    assert not _datafs.is_subvolume_mount(MOUNTS[3], '@lightwhale-data', FSID, {'loop0p2': FSID})
-    assert 'tmpfs' in _datafs.describe_mount(MOUNTS[3], {})
-    assert _datafs.describe_mount(None, {}) == 'not mounted'
+    assert _mountinfo.fsid_of(mount, {}) is None
+    assert _mountinfo.fsid_of(MOUNTS[3], {'tmpfs': FSID}) is None
+    assert not _mountinfo.is_subvolume_mount(mount, '@lightwhale-data', None, {})
+    assert not _mountinfo.is_subvolume_mount(MOUNTS[3], '@lightwhale-data', FSID, {'loop0p2': FSID})
+    assert 'tmpfs' in _mountinfo.describe_mount(MOUNTS[3], {})
+    assert _mountinfo.describe_mount(None, {}) == 'not mounted'
 
 
 def test_mount_dirs_refuse_links_and_files(tmp_path):
@@ -299,7 +302,7 @@ def test_magic_partitions_on_a_read_only_disk_are_refused_before_any_write():
     build = Builder()
     disk = build.disk('loop0', swap_sigs=[])
     disk.read_only = True
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert not decision.create and decision.mkswap == []
     assert decision.failure == 'cannot create the data filesystem: /dev/loop0p2 is on the read-only disk /dev/loop0'
 
@@ -308,7 +311,7 @@ def test_a_blank_swap_partition_on_a_read_only_member_disk_is_left_alone():
     build = Builder()
     disk = build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(), swap_sigs=[])
     disk.read_only = True
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.failure is None and decision.mkswap == [] and decision.swap == []
     assert decision.warnings == ['magic swap partition /dev/loop0p1 is on the read-only disk /dev/loop0: not formatted']
 
@@ -321,7 +324,47 @@ def test_no_creation_while_a_magic_disk_still_waits_for_its_layout():
     pending = Disk(BlockDevice('loop1', '/dev/loop1', (7, 1)))
     pending.magic = True
     build.found.disks.append(pending)
-    decision = _datafs.decide(build.found, swap=True)
+    decision = _datafs_find.decide(build.found, swap=True)
     assert decision.fs is None and not decision.create and decision.failure is None and decision.mkswap == []
     pending.magic = False
-    assert _datafs.decide(build.found, swap=True).create
+    assert _datafs_find.decide(build.found, swap=True).create
+
+
+@pytest.mark.parametrize('count, profiles', [
+    (1, ('single', 'dup')), (2, ('raid1', 'raid1')), (3, ('raid1', 'raid1c3')), (4, ('raid1', 'raid1c4')), (5, ('raid1', 'raid1c4'))])
+def test_a_new_filesystem_takes_the_profile_of_its_device_count(count, profiles):
+    build = Builder()
+    for index in range(count):
+        build.disk('loop%d' % index)
+    decision = _datafs_find.decide(build.found, swap=True)
+    assert decision.create and decision.fs.profiles == profiles and len(decision.fs.paths) == count
+
+
+@pytest.mark.parametrize('sb, words', [
+    (None, 'superblock not readable'),
+    (superblock(fsid=OTHER), 'superblock fsid %s differs from what libblkid reports (%s)' % (OTHER, FSID)),
+])
+def test_a_label_the_superblock_does_not_confirm_is_damage_not_a_blank(sb, words):
+    build = Builder()
+    build.disk('loop0', data_sigs=[btrfs()], data_sb=sb, swap_sigs=[])
+    decision = _datafs_find.decide(build.found, swap=True)
+    assert decision.fs is None and not decision.create and decision.mkswap == []
+    assert words in decision.failure and 'damaged' in decision.failure
+
+
+def test_a_damaged_superblock_of_another_filesystem_is_left_untouched():
+    build = Builder()
+    build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock())
+    build.disk('loop1', data_sigs=[btrfs(fsid=OTHER)], data_sb=superblock(fsid=OTHER, csum_ok=False))
+    decision = _datafs_find.decide(build.found, swap=True)
+    assert decision.failure is None and decision.fs.paths == ['/dev/loop0p2'] and not decision.fs.degraded
+    assert decision.warnings == ['/dev/loop1p2: holds a damaged lightwhale-data superblock of another filesystem '
+                                 '(superblock checksum mismatch (crc32c)): left untouched']
+
+
+def test_members_whose_device_ids_cannot_be_placed_make_the_missing_unknown():
+    build = Builder()
+    build.disk('loop0', data_sigs=[btrfs()], data_sb=superblock(devid=5, num_devices=2))
+    decision = _datafs_find.decide(build.found, swap=True)
+    assert decision.fs.missing is None and decision.fs.degraded
+    assert decision.fs.describe_missing() == '1 of 2 members (device ids unknown)'

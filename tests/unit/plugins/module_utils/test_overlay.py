@@ -18,6 +18,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _fil
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay_plan
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 BASES = dict(lower_base=_layout.OVERLAY_LOWER_BASE, upper_base=_layout.OVERLAY_UPPER_BASE,
@@ -144,19 +145,24 @@ def test_special_characters_are_named(path, what):
     assert _overlay.special_char(path) == what
 
 
+def escape_layer(path):
+    r"""C(path) escaped for a lowerdir option as a user writes it (',' ':' '\' preceded by '\')."""
+    return ''.join('\\' + char if char in _overlay.SPECIAL else char for char in path)
+
+
 @given(st.lists(PATHS, min_size=1, max_size=4), st.lists(PATHS, max_size=2))
 def test_lowerdir_escapes_round_trip(lower, data):
-    value = ':'.join(_overlay.escape_layer(path) for path in lower)
+    value = ':'.join(escape_layer(path) for path in lower)
     if data:
-        value += '::' + '::'.join(_overlay.escape_layer(path) for path in data)
+        value += '::' + '::'.join(escape_layer(path) for path in data)
     assert _overlay.split_lowerdir(value) == (lower, data)
 
 
 @given(PATHS, PATHS, PATHS)
 def test_overlay_layers_read_back_as_the_kernel_prints_them(lower, upper, work):
     line = '51 27 0:60 / /sb/root/etc rw - overlay overlay rw,lowerdir=%s,upperdir=%s,workdir=%s,uuid=on' % (
-        kernel_shows(_overlay.escape_layer(lower)), kernel_shows(_overlay.escape_layer(upper)),
-        kernel_shows(_overlay.escape_layer(work)))
+        kernel_shows(escape_layer(lower)), kernel_shows(escape_layer(upper)),
+        kernel_shows(escape_layer(work)))
     found = _overlay.overlay_layers(_mountinfo.parse_mountinfo_line(line))
     assert found == dict(lower=[lower], data=[], upper=upper, work=work)
 
@@ -244,8 +250,8 @@ def test_submounts_are_found_and_prefixes_are_not_submounts():
 
 def test_top_of_a_stack_follows_parents_not_line_order():
     stack = mounts('71 70 0:2 / /x rw - tmpfs b rw\n70 1 0:1 / /x rw - tmpfs a rw\n')
-    assert _overlay.top_of(stack).source == 'b'
-    assert _overlay.top_of([]) is None
+    assert _mountinfo.top_of(stack).source == 'b'
+    assert _mountinfo.top_of([]) is None
 
 
 # ---------------------------------------------------------------- plans, on a real directory tree
@@ -266,7 +272,7 @@ def _mountinfo_for(root, extra=''):
 def test_plan_mounted_from_nothing(image):
     states = [_overlay.inspect(_mountinfo_for(image), _overlay.layers_for(image, path, BASES))
               for path in ('/etc', '/home')]
-    plan, warnings = _overlay.plan_mounted(None, image, states)
+    plan, warnings = _overlay_plan.plan_mounted(None, image, states)
     assert warnings == []
     steps = [action.step for action in plan.actions]
     assert steps == ['overlay-mkdir'] * 3 + ['overlay-bind', 'overlay-secure', 'overlay-mount'] + \
@@ -279,13 +285,13 @@ def test_plan_mounted_from_nothing(image):
 def test_plan_mounted_when_mounted_is_empty(image):
     mounted = _mountinfo_for(image, BIND_ETC + OVERLAY_ETC)
     state = _overlay.inspect(mounted, _overlay.layers_for(image, '/etc', BASES))
-    plan, warnings = _overlay.plan_mounted(None, image, [state])
+    plan, warnings = _overlay_plan.plan_mounted(None, image, [state])
     assert (len(plan), warnings) == (0, [])
 
 
 def test_a_missing_bind_under_our_overlay_is_a_warning_not_a_new_bind(image):
     state = _overlay.inspect(_mountinfo_for(image, OVERLAY_ETC), _overlay.layers_for(image, '/etc', BASES))
-    plan, warnings = _overlay.plan_mounted(None, image, [state])
+    plan, warnings = _overlay_plan.plan_mounted(None, image, [state])
     assert len(plan) == 0
     assert 'its lower bind' in warnings[0]
 
@@ -293,7 +299,7 @@ def test_a_missing_bind_under_our_overlay_is_a_warning_not_a_new_bind(image):
 def test_a_read_write_bind_is_only_secured(image):
     rw_bind = BIND_ETC.replace(' ro,relatime ', ' rw,relatime ')
     state = _overlay.inspect(_mountinfo_for(image, rw_bind + OVERLAY_ETC), _overlay.layers_for(image, '/etc', BASES))
-    plan, _warnings = _overlay.plan_mounted(None, image, [state])
+    plan, _warnings = _overlay_plan.plan_mounted(None, image, [state])
     assert [action.step for action in plan.actions] == ['overlay-secure']
 
 
@@ -302,7 +308,7 @@ def test_plan_refuses_every_path_before_the_first_mount(image):
     states = [_overlay.inspect(_mountinfo_for(image), _overlay.layers_for(image, path, BASES))
               for path in ('/etc', '/nope')]
     with pytest.raises(PersistenceError) as exc:
-        _overlay.plan_mounted(None, image, states)
+        _overlay_plan.plan_mounted(None, image, states)
     problems = exc.value.details['problems']
     assert len(problems) == 3
     assert exc.value.message.startswith('3 problems, nothing changed: ')
@@ -315,7 +321,7 @@ def test_plan_unmounted_reverses_overlays_then_binds(image):
         OVERLAY_ETC.replace('51 ', '53 ').replace('/etc', '/home')
     states = [_overlay.inspect(_mountinfo_for(image, text), _overlay.layers_for(image, path, BASES))
               for path in ('/etc', '/home')]
-    plan = _overlay.plan_unmounted(None, states)
+    plan = _overlay_plan.plan_unmounted(None, states)
     assert [(action.step, action.device) for action in plan.actions] == [
         ('overlay-umount', '/home'), ('overlay-umount', '/etc'), ('overlay-unbind', '/home'), ('overlay-unbind', '/etc')]
     assert plan.expected['/etc'] == ''
@@ -325,7 +331,7 @@ def test_plan_unmounted_refuses_submounts(image):
     text = BIND_ETC + OVERLAY_ETC + '60 51 0:70 / /sb/root/etc/ssh rw - tmpfs tmpfs rw\n'
     state = _overlay.inspect(_mountinfo_for(image, text), _overlay.layers_for(image, '/etc', BASES))
     with pytest.raises(PersistenceError) as exc:
-        _overlay.plan_unmounted(None, [state])
+        _overlay_plan.plan_unmounted(None, [state])
     assert 'has submounts (%s/etc/ssh) on its overlay: unmount them first' % image in exc.value.message
 
 

@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) lightwhale.persistence developers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What lw_datafs reports: the result (observed, or predicted in check mode), the diff, the warnings."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+
+
+def describe_state(ctx, decision, mounts, swaps, members):
+    """What a diff shows: the data filesystem, the two mount points, swap."""
+    lines = []
+    fs = decision.fs if decision is not None else None
+    if fs is None:
+        lines.append('data filesystem: none')
+    elif fs.new:
+        lines.append('data filesystem: none yet (magic data partitions %s)' % ', '.join(fs.paths))
+    else:
+        lines.append('data filesystem: btrfs %s %s on %s%s' % (
+            _layout.DATA_LABEL, fs.uuid, ', '.join(fs.paths),
+            ', missing %s' % fs.describe_missing() if fs.degraded else ''))
+    for target in (ctx.targets.data, ctx.targets.state):
+        lines.append('%s: %s' % (target, _mountinfo.describe_mount(_mountinfo.top_mount(mounts, target), members)))
+    active = _datafs_mount.active_swap(swaps)
+    ours = [probed.path for probed in (decision.swap if decision is not None else []) if _datafs_mount.is_active(probed.path, active)]
+    lines.append('swap: %s' % (', '.join(ours) or 'none'))
+    return '\n'.join(lines) + '\n'
+
+
+def describe_predicted(ctx, decision, planned, state, mounts, swaps, members):
+    """What the diff's 'after' will be once the plan has run (check mode)."""
+    lines = []
+    fs = decision.fs if decision is not None else None
+    if fs is None:
+        lines.append('data filesystem: none')
+    elif fs.new:
+        lines.append('data filesystem: btrfs %s (new; data %s, metadata %s) on %s' % (
+            _layout.DATA_LABEL, fs.profiles[0], fs.profiles[1], ', '.join(fs.paths)))
+    else:
+        lines.append('data filesystem: btrfs %s %s on %s%s' % (
+            _layout.DATA_LABEL, fs.uuid, ', '.join(fs.paths),
+            ', missing %s' % fs.describe_missing() if fs.degraded else ''))
+    for target in (ctx.targets.data, ctx.targets.state):
+        if state == 'unmounted':
+            what = 'not mounted'
+        elif state == 'mounted' and target in planned.mounts:
+            fstype, root = planned.mounts[target]
+            if fstype == 'tmpfs':
+                what = 'tmpfs (volatile)'
+            else:
+                what = 'btrfs %s subvolume %s of filesystem %s' % (fs.paths[0], root, fs.uuid or '(new)')
+        elif state == 'mounted':
+            what = 'not mounted'
+        else:
+            what = _mountinfo.describe_mount(_mountinfo.top_mount(mounts, target), members)
+        lines.append('%s: %s' % (target, what))
+    if state == 'mounted':
+        swap_on = planned.swap_on
+    elif state == 'unmounted':
+        swap_on = []
+    else:
+        active = _datafs_mount.active_swap(swaps)
+        swap_on = [probed.path for probed in (decision.swap if decision is not None else [])
+                   if _datafs_mount.is_active(probed.path, active)]
+    lines.append('swap: %s' % (', '.join(swap_on) or 'none'))
+    return '\n'.join(lines) + '\n'
+
+
+def filesystem_facts(ctx, fs, mounts, members, creation=None):
+    """Profiles and subvolumes, read through a mount of the filesystem in this namespace (or the creation's)."""
+    facts = dict(data_profile=None, metadata_profile=None, subvolumes=[], read_from=None)
+    if fs is None:
+        return facts
+    mount = _mountinfo.top_mount(mounts, ctx.targets.data)
+    if not _mountinfo.is_subvolume_mount(mount, _layout.SUBVOL_DATA, fs.uuid, members):
+        mount = None
+        for candidate in mounts:
+            if candidate.fstype == 'btrfs' and fs.uuid and _mountinfo.fsid_of(candidate, members) == fs.uuid:
+                mount = candidate
+    if mount is not None:
+        df = _btrfs.filesystem_df(ctx.runner, mount.target)
+        facts['data_profile'], facts['metadata_profile'] = _btrfs.profiles_of(df)
+        facts['subvolumes'] = sorted(item['path'] for item in _btrfs.subvolume_list(ctx.runner, mount.target))
+        facts['read_from'] = mount.target
+    elif creation is not None and creation.profiles is not None:
+        facts['data_profile'], facts['metadata_profile'] = creation.profiles
+        facts['subvolumes'] = creation.subvolumes
+    return facts
+
+
+def missing_of(fs):
+    if fs is None or fs.new:
+        return []
+    kernel = _btrfs.kernel_missing(fs.uuid) if fs.uuid else None
+    if kernel is not None:
+        return ['devid %d' % devid for devid in kernel]
+    if fs.missing is None:
+        return ['%d device(s), ids unknown' % (fs.num_devices - len(fs.members))]
+    return ['devid %d' % devid for devid in fs.missing]
+
+
+def mode_of(state, ctx, seen, missing):
+    fs = seen.decision.fs
+    if state == 'mounted':
+        mount = _mountinfo.top_mount(seen.mounts, ctx.targets.data)
+        if fs is not None and _mountinfo.is_subvolume_mount(mount, _layout.SUBVOL_DATA, fs.uuid, seen.members):
+            return 'degraded' if missing else 'persistent'
+        return 'volatile'
+    if fs is None:
+        return 'volatile'
+    return 'degraded' if missing else 'persistent'
+
+
+def observed_result(ctx, state, seen, creation=None):
+    """The result from what is there (a real run, after its writes)."""
+    fs = seen.decision.fs
+    missing = missing_of(fs)
+    facts = filesystem_facts(ctx, fs, seen.mounts, seen.members, creation)
+    active = _datafs_mount.active_swap(seen.swaps)
+    mounts = [_mountinfo.mount_result(_mountinfo.top_mount(seen.mounts, target), seen.members)
+              for target in (ctx.targets.data, ctx.targets.state)]
+    return dict(
+        mode=mode_of(state, ctx, seen, missing),
+        label=_layout.DATA_LABEL if fs is not None else None,
+        uuid=fs.uuid if fs is not None else None,
+        devices=fs.paths if fs is not None else [],
+        missing=missing, num_devices=fs.num_devices if fs is not None else 0,
+        data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
+        subvolumes=facts['subvolumes'],
+        mounts=[mount for mount in mounts if mount is not None],
+        swap_devices=[probed.path for probed in seen.found.magic('swap') if _datafs_mount.is_active(probed.path, active)],
+        magic_partitions=seen.found.magic_partitions())
+
+
+def predicted_result(ctx, state, seen, planned):
+    """The result a real run would return (check mode)."""
+    decision = seen.decision
+    fs = decision.fs
+    result = observed_result(ctx, state, seen)
+    if fs is not None and fs.new:
+        result.update(data_profile=fs.profiles[0], metadata_profile=fs.profiles[1], subvolumes=list(_datafs_create.SUBVOLUMES))
+    if state == 'unmounted':
+        result.update(mounts=[], swap_devices=[])
+    elif state == 'mounted':
+        mounts = []
+        for target in (ctx.targets.data, ctx.targets.state):
+            if target in planned.mounts:
+                fstype, root = planned.mounts[target]
+                mounts.append(dict(target=target, fstype=fstype, root=root,
+                                   source='tmpfs' if fstype == 'tmpfs' else fs.paths[0],
+                                   uuid=None if fstype == 'tmpfs' else fs.uuid))
+        result.update(mounts=mounts, swap_devices=list(planned.swap_on))
+        if fs is None:
+            result['mode'] = 'volatile'
+        else:
+            result['mode'] = 'degraded' if fs.degraded else 'persistent'
+    return result
+
+
+def warnings(result):
+    """What the operator must hear of a result: a missing member, chunks of several profiles."""
+    found = []
+    if result['mode'] == 'degraded':
+        found.append('data filesystem %s is missing %s: %s. Re-attach the device, or replace it '
+                     '(btrfs replace start <devid> <new device> %s)' % (
+                         result['uuid'], ', '.join(result['missing']),
+                         'mounted degraded' if result['mounts'] else 'it will be mounted degraded', _layout.DATA_MOUNT))
+    for kind in ('data_profile', 'metadata_profile'):
+        if result[kind] and ',' in result[kind]:
+            found.append('the data filesystem holds chunks of several %s profiles (%s), for example after a degraded '
+                         'mount: once every member is back, run btrfs balance with convert filters' % (
+                             kind.split('_', 1)[0], result[kind]))
+    return found
