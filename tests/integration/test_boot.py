@@ -21,7 +21,6 @@ from lwkit.boot import (
     S11,
     UNIT,
     WRAPPER,
-    BootRunner,
     findmnt,
     fs_df,
     hash_images,
@@ -33,7 +32,7 @@ from lwkit.boot import (
     task_results,
 )
 from lwkit import blkid_probe
-from lwkit.overlay import make_image, mount_table, tree
+from lwkit.overlay import mount_table, tree
 from lwkit.sysutil import read_swaps, run
 
 pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay",
@@ -46,30 +45,6 @@ PROFILES = {1: ("single", "dup"), 2: ("raid1", "raid1"), 3: ("raid1", "raid1c3")
 EVERYDAY = {"lw_datafs": 1, "lw_overlay": 1, "docker_data_root": 1, "lw_status": 1}
 SUMMARY_PREFIX = "lightwhale-persistence: "
 FAIL_TASK = "Fail - the host is not in the state its disks call for (it still boots; the status file says why)"
-
-
-# ------------------------------------------------------------------------------------------ fixtures
-
-@pytest.fixture
-def boot(ansible):
-    return BootRunner(ansible)
-
-
-@pytest.fixture
-def box(sandbox_root):
-    """The sandbox root with the sample image (/etc, /var, /home with real owners and modes)."""
-    make_image(sandbox_root)
-    return os.path.realpath(sandbox_root)
-
-
-@pytest.fixture
-def magic_disks(magic_disk):
-    """magic_disks(n, size='512M') -> [LoopDisk] carrying the header, as an operator marks them with dd."""
-
-    def make(count, size="512M"):
-        return [magic_disk(size, name=f"magic{i}") for i in range(count)]
-
-    return make
 
 
 # ------------------------------------------------------------------------------------------ helpers

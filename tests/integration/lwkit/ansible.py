@@ -180,16 +180,6 @@ class AnsibleRunner:
         self._counter += 1
         return os.path.join(self.workdir, f"results-{self._counter:04d}.jsonl")
 
-    @staticmethod
-    def _read_records(path):
-        recs = []
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        recs.append(json.loads(line))
-        return recs
-
     def run_module(self, name, args=None, check=False, diff=False, verbosity=0, env=None, timeout=None):
         """ansible localhost -c local -i localhost, -m lightwhale.persistence.<name> -a <json>."""
         fqcn = name if "." in name else FQCN_PREFIX + name
@@ -198,18 +188,12 @@ class AnsibleRunner:
             self.ansible, "localhost", "-c", "local", "-i", "localhost,",
             "-e", f"ansible_python_interpreter={self.python}",
             "-m", fqcn, "-a", json.dumps(args or {}),
-        ]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        if verbosity:
-            cmd.append("-" + "v" * verbosity)
+        ] + mode_args(check, diff, verbosity)
         p = subprocess.run(
             cmd, capture_output=True, text=True, cwd=self.workdir, timeout=timeout or self.timeout, check=False,
             env=self.env(dict(env or {}, LWKIT_RESULTS_FILE=results_file)),
         )
-        recs = self._read_records(results_file)
+        recs = read_records(results_file)
         result = {}
         task_recs = [r for r in recs if r.get("event") in ("ok", "failed", "unreachable", "skipped")]
         if task_recs:
@@ -237,26 +221,49 @@ class AnsibleRunner:
             with open(ev, "w", encoding="utf-8") as fh:
                 json.dump(extravars, fh)
             cmd += ["-e", "@" + ev]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
+        cmd += mode_args(check, diff, verbosity)
         if limit:
             cmd += ["--limit", limit]
-        if verbosity:
-            cmd.append("-" + "v" * verbosity)
         cmd.append(pb)
         p = subprocess.run(
             cmd, capture_output=True, text=True, cwd=base, timeout=timeout or self.timeout, check=False,
             env=self.env(dict(env or {}, LWKIT_RESULTS_FILE=results_file)),
         )
-        recs = self._read_records(results_file)
-        stats = {}
-        for r in recs:
-            if r.get("event") == "stats":
-                stats = r.get("stats", {})
-        return RunResult(rc=p.returncode, cmd=cmd, stdout=p.stdout, stderr=p.stderr,
-                         results=[r for r in recs if r.get("event") != "stats"], stats=stats)
+        return playbook_result(p, cmd, results_file)
+
+
+def mode_args(check=False, diff=False, verbosity=0):
+    """The command-line flags of a run's mode: --check, --diff, -v..."""
+    args = []
+    if check:
+        args.append("--check")
+    if diff:
+        args.append("--diff")
+    if verbosity:
+        args.append("-" + "v" * verbosity)
+    return args
+
+
+def read_records(path):
+    """The task result records the kit's callback wrote to `path` (one JSON object a line); none if it is missing."""
+    recs = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    recs.append(json.loads(line))
+    return recs
+
+
+def playbook_result(proc, cmd, results_file):
+    """RunResult of a finished ansible-playbook process: every task record and the stats, from its results file."""
+    recs = read_records(results_file)
+    stats = {}
+    for r in recs:
+        if r.get("event") == "stats":
+            stats = r.get("stats", {})
+    return RunResult(rc=proc.returncode, cmd=cmd, stdout=proc.stdout, stderr=proc.stderr,
+                     results=[r for r in recs if r.get("event") != "stats"], stats=stats)
 
 
 _MINIMAL_RE = re.compile(r"^\S+ \| [A-Z!]+(?: \| rc=\d+)? => \{", re.M)

@@ -26,7 +26,7 @@ import shlex
 import subprocess
 import tempfile
 
-from .ansible import CALLBACK_DIR, RunResult
+from .ansible import CALLBACK_DIR, mode_args, playbook_result
 from .disk import sha256_of
 from .sysutil import read_swaps, run
 
@@ -143,7 +143,7 @@ class SpawnedBoot:
     def wait(self, timeout=900):
         stdout, stderr = self.proc.communicate(timeout=timeout)
         done = subprocess.CompletedProcess(self.cmd, self.proc.returncode, stdout, stderr)
-        return self.runner._result(done, self.cmd, self.results_file)
+        return playbook_result(done, self.cmd, self.results_file)
 
 
 class BootRunner:
@@ -169,26 +169,10 @@ class BootRunner:
         if devices is not None:
             evars["lightwhale_persistence_devices"] = [str(d) for d in devices]
         evars.update(variables or {})
-        cmd = [self.ansible.ansible_playbook, PLAYBOOK, "-e", json.dumps(evars)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        if verbosity:
-            cmd.append("-" + "v" * verbosity)
-        return cmd
+        return [self.ansible.ansible_playbook, PLAYBOOK, "-e", json.dumps(evars)] + mode_args(check, diff, verbosity)
 
     def _base(self):
         return tempfile.mkdtemp(prefix="boot-", dir=self.ansible.workdir)
-
-    def _result(self, proc, cmd, results_file):
-        recs = self.ansible._read_records(results_file)
-        stats = {}
-        for rec in recs:
-            if rec.get("event") == "stats":
-                stats = rec.get("stats", {})
-        return RunResult(rc=proc.returncode, cmd=cmd, stdout=proc.stdout, stderr=proc.stderr,
-                         results=[r for r in recs if r.get("event") != "stats"], stats=stats)
 
     def boot(self, root, devices, check=False, diff=False, variables=None, env=None, cwd=None, timeout=900):
         """One boot run in this process's mount namespace (its mounts stay for the test to look at)."""
@@ -197,7 +181,7 @@ class BootRunner:
         cmd = self.command(root, devices, check=check, diff=diff, variables=variables)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or "/", timeout=timeout, check=False,
                               env=self.environment(root, results_file, env))
-        return self._result(proc, cmd, results_file)
+        return playbook_result(proc, cmd, results_file)
 
     def spawn(self, root, devices, variables=None, env=None, gate=None):
         """Start one boot in this process's mount namespace without waiting for it. With `gate` (a path), the
@@ -239,7 +223,7 @@ class BootRunner:
         if os.path.exists(after_out):
             with open(after_out, encoding="utf-8", errors="replace") as fh:
                 output = fh.read()
-        return self._result(proc, full, results_file), output
+        return playbook_result(proc, full, results_file), output
 
 
 def task_results(res, action=None, name_part=None):

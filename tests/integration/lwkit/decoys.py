@@ -75,45 +75,30 @@ def plant_bytes(data, what):
     return plant
 
 
-def plant_ext4(disk):
-    _need("mkfs.ext4")
-    run(["mkfs.ext4", "-q", "-F", "-L", "other-data", disk.path])
-    disk.flush()
-    _expect_type(disk, "TYPE", "ext4")
-    return "mkfs.ext4 -L other-data"
+def plant_filesystem(argv, fstype, what):
+    """A planter that runs the tool `argv` on the disk (its path appended), then needs blkid -p to see TYPE=fstype."""
+
+    def plant(disk):
+        _need(argv[0])
+        run(argv + [disk.path])
+        disk.flush()
+        _expect_type(disk, "TYPE", fstype)
+        return what
+
+    return plant
+
+
+plant_ext4 = plant_filesystem(["mkfs.ext4", "-q", "-F", "-L", "other-data"], "ext4", "mkfs.ext4 -L other-data")
+plant_swap = plant_filesystem(["mkswap", "-L", "other-swap"], "swap", "mkswap -L other-swap")
+plant_xfs = plant_filesystem(["mkfs.xfs", "-q", "-f", "-L", "other-xfs"], "xfs", "mkfs.xfs -L other-xfs")
+plant_vfat = plant_filesystem(["mkfs.vfat", "-n", "OTHERFAT"], "vfat", "mkfs.vfat -n OTHERFAT")
+_plant_btrfs_only = plant_filesystem(["mkfs.btrfs", "-f", "-L", "not-lightwhale"], "btrfs", "mkfs.btrfs -L not-lightwhale")
 
 
 def plant_btrfs(disk):
-    _need("mkfs.btrfs")
-    run(["mkfs.btrfs", "-f", "-L", "not-lightwhale", disk.path])
-    disk.flush()
-    _expect_type(disk, "TYPE", "btrfs")
+    what = _plant_btrfs_only(disk)
     run(["btrfs", "device", "scan", "--forget", disk.path], check=False)
-    return "mkfs.btrfs -L not-lightwhale"
-
-
-def plant_swap(disk):
-    _need("mkswap")
-    run(["mkswap", "-L", "other-swap", disk.path])
-    disk.flush()
-    _expect_type(disk, "TYPE", "swap")
-    return "mkswap -L other-swap"
-
-
-def plant_xfs(disk):
-    _need("mkfs.xfs")
-    run(["mkfs.xfs", "-q", "-f", "-L", "other-xfs", disk.path])
-    disk.flush()
-    _expect_type(disk, "TYPE", "xfs")
-    return "mkfs.xfs -L other-xfs"
-
-
-def plant_vfat(disk):
-    _need("mkfs.vfat")
-    run(["mkfs.vfat", "-n", "OTHERFAT", disk.path])
-    disk.flush()
-    _expect_type(disk, "TYPE", "vfat")
-    return "mkfs.vfat -n OTHERFAT"
+    return what
 
 
 def plant_iso9660(disk):

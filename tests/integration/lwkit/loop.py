@@ -18,6 +18,7 @@ A second net: atexit and a SIGTERM handler run the same teardown for whatever is
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import json
 import os
@@ -185,6 +186,18 @@ def unregister_temp_root(path):
     with _lock:
         _temp_roots.discard(os.path.realpath(path))
         _removable_roots.discard(os.path.realpath(path))
+
+
+@contextlib.contextmanager
+def temp_root(path):
+    """Within: `path` is a temp root (mounts under it are undone by the second net too). At the end, also on
+    failure, everything mounted under it is unmounted and it is a temp root no more (the dir itself stays)."""
+    register_temp_root(path)
+    try:
+        yield path
+    finally:
+        teardown_disks([], extra_roots=[path])
+        unregister_temp_root(path)
 
 
 def registered_disks():

@@ -13,6 +13,12 @@ Fixtures
 - ansible          (session)  AnsibleRunner: collection built + installed once per process (each xdist
                               worker has its own); run_module(),
                               run_playbook()
+- boot             (function) lwkit.boot.BootRunner(ansible): the boot playbook as the boot hook runs it
+- box              (function) the real path of sandbox_root with the sample image (lwkit.overlay.make_image: /etc,
+                              /var, /home with real owners and modes), for the boot tests; a test module that
+                              needs another sandbox defines its own `box`
+- magic_disks      (function) factory: magic_disks(count, size="512M") -> [LoopDisk] carrying the header
+                              (magic0, magic1, ...), as an operator marks them with dd
 Hooks: the figures the reliability suite records (lwkit.figures) are printed at the end of the run (under
 pytest-xdist, each worker hands its figures to the controller, which adds them up).
 Markers: slow (long-running tests; deselect with -m "not slow").
@@ -31,8 +37,10 @@ import pytest
 from . import figures as _figures
 from . import loop as _loop
 from .ansible import AnsibleRunner
+from .boot import BootRunner
 from .decoys import DECOYS_BY_NAME, DecoyUnavailable
 from .disk import write_header
+from .overlay import make_image
 from .sysutil import ensure_private_mount_ns, in_private_mount_ns, read_mountinfo
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -173,12 +181,8 @@ def decoy(loopdev):
 def sandbox_root(lw_workdir):
     root = os.path.join(lw_workdir, "root")
     os.makedirs(os.path.join(root, "run"), exist_ok=True)
-    _loop.register_temp_root(root)
-    try:
+    with _loop.temp_root(root):
         yield root
-    finally:
-        _loop.teardown_disks([], extra_roots=[root])
-        _loop.unregister_temp_root(root)
 
 
 @pytest.fixture(scope="session")
@@ -191,3 +195,25 @@ def ansible(lw_session_dir):
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return runner
+
+
+@pytest.fixture
+def magic_disks(magic_disk):
+    """Factory: magic_disks(count, size='512M') -> [LoopDisk] carrying the header, as an operator marks them with dd."""
+
+    def make(count, size="512M"):
+        return [magic_disk(size, name=f"magic{i}") for i in range(count)]
+
+    return make
+
+
+@pytest.fixture
+def boot(ansible):
+    return BootRunner(ansible)
+
+
+@pytest.fixture
+def box(sandbox_root):
+    """The sandbox root with the sample image (/etc, /var, /home with real owners and modes), by its real path."""
+    make_image(sandbox_root)
+    return os.path.realpath(sandbox_root)

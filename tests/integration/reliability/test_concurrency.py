@@ -24,8 +24,8 @@ from collections import Counter
 
 import pytest
 from lwkit import blkid_probe, figures
-from lwkit.boot import BootRunner, ok, status_of, task_results
-from lwkit.overlay import make_image, mount_table
+from lwkit.boot import ok, status_of, task_results
+from lwkit.overlay import mount_table
 from lwkit.sysutil import read_swaps
 
 pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
@@ -35,17 +35,6 @@ ITERATIONS = 20
 DATA = "/mnt/lightwhale-data"
 STATE = DATA + "/lightwhale-state"
 OVERLAYS = ("/etc", "/var", "/home")
-
-
-@pytest.fixture
-def boot(ansible):
-    return BootRunner(ansible)
-
-
-@pytest.fixture
-def box(sandbox_root):
-    make_image(sandbox_root)
-    return os.path.realpath(sandbox_root)
 
 
 def formatted(res):

@@ -17,26 +17,14 @@ import warnings
 
 import pytest
 from lwkit import blkid_probe, figures, sha256_of
-from lwkit.boot import BootRunner, fs_df, module_runs, ok, status_of
+from lwkit.boot import fs_df, module_runs, ok, status_of
 from lwkit.decoys import DECOYS, DECOYS_BY_NAME, DecoyUnavailable
-from lwkit.overlay import make_image
 from lwkit.sysutil import read_mountinfo, read_swaps
 
 pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
 
 CLAIM = "decoys never written"
 DATA = "mnt/lightwhale-data"
-
-
-@pytest.fixture
-def boot(ansible):
-    return BootRunner(ansible)
-
-
-@pytest.fixture
-def box(sandbox_root):
-    make_image(sandbox_root)
-    return os.path.realpath(sandbox_root)
 
 
 def _data_ranges(path):

@@ -22,8 +22,7 @@ import os
 
 import pytest
 from lwkit import figures, sha256_of
-from lwkit.boot import BootRunner, findmnt, ok, power_off, replug, status_of, unplug
-from lwkit.overlay import make_image
+from lwkit.boot import findmnt, ok, power_off, replug, status_of, unplug
 
 pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
 
@@ -35,25 +34,6 @@ SECTIONS_SCRIPT = """
 D="$ROOT/mnt/lightwhale-data"
 section() { echo "== $1 =="; }
 """
-
-
-@pytest.fixture
-def boot(ansible):
-    return BootRunner(ansible)
-
-
-@pytest.fixture
-def box(sandbox_root):
-    make_image(sandbox_root)
-    return os.path.realpath(sandbox_root)
-
-
-@pytest.fixture
-def magic_disks(magic_disk):
-    def make(count, size="512M"):
-        return [magic_disk(size, name=f"magic{i}") for i in range(count)]
-
-    return make
 
 
 def sections(out):

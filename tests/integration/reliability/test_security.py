@@ -26,8 +26,8 @@ import tempfile
 
 import pytest
 from lwkit import figures
-from lwkit.boot import WRAPPER, BootRunner, swapoff_disks, task_results
-from lwkit.overlay import SAMPLE_FILES, make_image, tree
+from lwkit.boot import WRAPPER, swapoff_disks, task_results
+from lwkit.overlay import SAMPLE_FILES, tree
 from lwkit.sysutil import run
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -172,17 +172,6 @@ def test_the_roles_run_no_shell():
 
 
 # ------------------------------------------------------------------------------------------ the boot's paths
-
-@pytest.fixture
-def boot(ansible):
-    return BootRunner(ansible)
-
-
-@pytest.fixture
-def box(sandbox_root):
-    make_image(sandbox_root)
-    return os.path.realpath(sandbox_root)
-
 
 def p(root, rel):
     return os.path.join(root, rel)

@@ -43,6 +43,19 @@ MOUNT_PATHS = st.lists(st.text(alphabet=st.sampled_from(list(string.ascii_letter
                                min_size=1, max_size=12), min_size=1, max_size=4).map(lambda parts: '/' + '/'.join(parts))
 
 
+# Arbitrary input: many examples. No property here has a timed assertion: a shared machine may be slow.
+FUZZ = settings(max_examples=300, deadline=None)
+ROUND_TRIP = settings(deadline=None)
+
+
+def outcome(parse, error, *args):
+    """(parse(*args), None), or (None, the exception) when it raised `error`: any other exception fails the test."""
+    try:
+        return parse(*args), None
+    except error as exc:
+        return None, exc
+
+
 def kernel_escape(path):
     """What the kernel prints for a path in mountinfo and /proc/swaps (seq_file's mangle: space, tab, newline, \\)."""
     return ''.join('\\%03o' % ord(char) if char in ' \t\n\\' else char for char in path)
@@ -50,18 +63,15 @@ def kernel_escape(path):
 
 # ---------------------------------------------------------------------------------------------- wipefs / sfdisk
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.one_of(st.text(max_size=200), JSON.map(json.dumps), SHAPED.map(json.dumps)))
 def test_wipefs_json_raises_only_probe_errors(text):
-    try:
-        found = _blockdev.parse_wipefs_json(text, '/dev/x')
-    except ProbeError as exc:
-        assert exc.message.startswith('/dev/x: cannot parse wipefs output')
-    else:
-        assert isinstance(found, list) and all(set(sig) == {'type', 'offset', 'label', 'uuid'} for sig in found)
+    found, error = outcome(_blockdev.parse_wipefs_json, ProbeError, text, '/dev/x')
+    assert (isinstance(found, list) and all(set(sig) == {'type', 'offset', 'label', 'uuid'} for sig in found) if error is None
+            else error.message.startswith('/dev/x: cannot parse wipefs output'))
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.lists(st.fixed_dictionaries({'type': st.sampled_from(['gpt', 'PMBR', 'btrfs', 'swap', 'ext4', 'crypto_LUKS']),
                                        'offset': st.integers(0, 1 << 40),
                                        'label': st.none() | st.text(max_size=16),
@@ -71,18 +81,15 @@ def test_wipefs_json_round_trips(signatures):
     assert _blockdev.parse_wipefs_json(text) == signatures
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.one_of(st.text(max_size=200), JSON.map(json.dumps), SHAPED.map(json.dumps),
                  SHAPED.map(lambda value: json.dumps({'partitiontable': value}))))
 @example('{"partitiontable": null}')  # found by this test: an AttributeError (a traceback), now a ProbeError
 @example('{"partitiontable": []}')
 def test_sfdisk_json_raises_only_probe_errors(text):
-    try:
-        table = _blockdev.parse_sfdisk_json(text, '/dev/x')
-    except ProbeError as exc:
-        assert exc.message.startswith('/dev/x: cannot parse sfdisk output')
-    else:
-        assert set(table) == {'label', 'id', 'partitions'}
+    table, error = outcome(_blockdev.parse_sfdisk_json, ProbeError, text, '/dev/x')
+    assert (set(table) == {'label', 'id', 'partitions'} if error is None
+            else error.message.startswith('/dev/x: cannot parse sfdisk output'))
 
 
 PARTITION = st.fixed_dictionaries({
@@ -90,7 +97,7 @@ PARTITION = st.fixed_dictionaries({
     'name': st.text(max_size=36), 'type': st.uuids().map(str), 'uuid': st.uuids().map(str)})
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.lists(PARTITION, max_size=6, unique_by=lambda part: part['number']), st.sampled_from([512, 4096]))
 def test_sfdisk_json_round_trips(parts, sector):
     entries = [dict(node='/dev/loop7p%d' % part['number'], start=part['start'], size=part['size'], name=part['name'],
@@ -106,15 +113,12 @@ def test_sfdisk_json_round_trips(parts, sector):
 
 # ---------------------------------------------------------------------------------------------- btrfs
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.text(max_size=300))
 def test_subvolume_list_raises_only_probe_errors(text):
-    try:
-        found = _btrfs.parse_subvolume_list(text)
-    except ProbeError as exc:
-        assert 'cannot parse btrfs subvolume list line' in exc.message
-    else:
-        assert all(set(sub) == {'id', 'gen', 'top_level', 'path'} for sub in found)
+    found, error = outcome(_btrfs.parse_subvolume_list, ProbeError, text)
+    assert (all(set(sub) == {'id', 'gen', 'top_level', 'path'} for sub in found) if error is None
+            else 'cannot parse btrfs subvolume list line' in error.message)
 
 
 SUBVOL_PATHS = st.text(alphabet=PATH_CHARS, min_size=1, max_size=30).filter(
@@ -122,7 +126,7 @@ SUBVOL_PATHS = st.text(alphabet=PATH_CHARS, min_size=1, max_size=30).filter(
         char in path for char in '\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'))
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.lists(st.tuples(st.integers(5, 1 << 40), st.integers(0, 1 << 40), st.integers(5, 1 << 40), SUBVOL_PATHS),
                 max_size=6))
 def test_subvolume_list_round_trips(subvolumes):
@@ -130,25 +134,20 @@ def test_subvolume_list_round_trips(subvolumes):
     assert _btrfs.parse_subvolume_list(text) == [dict(id=i, gen=g, top_level=t, path=p) for i, g, t, p in subvolumes]
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.text(max_size=400))
 def test_filesystem_usage_never_raises_other_than_probe_errors(text):
-    try:
-        found = _btrfs.parse_filesystem_usage(text)
-    except ProbeError:
-        return
-    assert isinstance(found, dict)
+    found, error = outcome(_btrfs.parse_filesystem_usage, ProbeError, text)
+    assert error is not None or isinstance(found, dict)
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.integers(min_value=-3, max_value=64))
 def test_profiles_for_follows_the_rule(count):
     if count < 1:
-        try:
-            profiles = _btrfs.profiles_for(count)
-        except (ValueError, PersistenceError):
-            return
-        raise AssertionError('profiles_for(%d) = %r' % (count, profiles))
+        profiles, error = outcome(_btrfs.profiles_for, (ValueError, PersistenceError), count)
+        assert error is not None, 'profiles_for(%d) = %r' % (count, profiles)
+        return
     data, metadata = _btrfs.profiles_for(count)
     assert (data, metadata) == {1: ('single', 'dup'), 2: ('raid1', 'raid1'), 3: ('raid1', 'raid1c3')}.get(
         count, ('raid1', 'raid1c4'))
@@ -156,17 +155,14 @@ def test_profiles_for_follows_the_rule(count):
 
 # ---------------------------------------------------------------------------------------------- mountinfo, swaps
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.text(max_size=200))
 def test_mountinfo_line_raises_only_value_error(line):
-    try:
-        mount = _mountinfo.parse_mountinfo_line(line)
-    except ValueError:
-        return
-    assert isinstance(mount.target, str) and isinstance(mount.super_options, list)
+    mount, error = outcome(_mountinfo.parse_mountinfo_line, ValueError, line)
+    assert error is not None or isinstance(mount.target, str) and isinstance(mount.super_options, list)
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(MOUNT_PATHS, MOUNT_PATHS, MOUNT_PATHS, st.sampled_from(['btrfs', 'overlay', 'tmpfs', 'ext4']),
        st.lists(st.sampled_from(['shared:1', 'master:2', 'propagate_from:3', 'unbindable']), max_size=3),
        st.integers(0, 4095), st.integers(0, 1 << 20))
@@ -180,7 +176,7 @@ def test_mountinfo_lines_with_escaped_paths_round_trip(root, target, source, fst
     assert mount.options == ['rw', 'relatime'] and mount.super_options == ['rw', 'space_cache=v2', 'subvol=/x']
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.lists(MOUNT_PATHS, max_size=5))
 def test_proc_swaps_round_trips_escaped_names(paths):
     text = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' + ''.join(
@@ -188,7 +184,7 @@ def test_proc_swaps_round_trips_escaped_names(paths):
     assert _mountinfo.parse_swaps(text) == paths
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.text(max_size=300))
 def test_proc_swaps_never_raises(text):
     assert all(isinstance(area, str) for area in _mountinfo.parse_swaps(text))
@@ -199,7 +195,7 @@ def test_proc_swaps_never_raises(text):
 WORDS = st.text(alphabet=st.sampled_from(list(string.ascii_letters + string.digits + '=.,:/_-')), min_size=1, max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.text(max_size=200))
 def test_cmdline_never_raises_and_has_flag_is_word_membership(cmdline):
     words = _cmdline.split_words(cmdline)
@@ -209,7 +205,7 @@ def test_cmdline_never_raises_and_has_flag_is_word_membership(cmdline):
     assert _cmdline.swap_wanted(False, cmdline) is False
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.lists(WORDS, max_size=8), st.lists(st.text(alphabet=' \t\n', min_size=1, max_size=3), min_size=10, max_size=10),
        st.booleans())
 def test_noswap_is_found_only_as_a_bare_word(words, spaces, quoted):
@@ -230,7 +226,7 @@ def test_random_first_sectors_never_match(sector):
     assert _blockdev.has_magic(sector) == sector.startswith(MAGIC)
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.binary(max_size=485), st.integers(0, 26), st.integers(0, 255))
 def test_a_header_with_any_one_byte_changed_does_not_match(tail, index, value):
     assume(value != MAGIC[index])
@@ -240,7 +236,7 @@ def test_a_header_with_any_one_byte_changed_does_not_match(tail, index, value):
     assert _blockdev.has_magic(MAGIC + tail)
 
 
-@settings(deadline=None)  # no timed assertion: a shared machine may be slow
+@ROUND_TRIP
 @given(st.binary(max_size=2048))
 def test_first_nonzero_finds_the_first_non_zero_byte(data):
     expected = next((index for index, byte in enumerate(bytearray(data)) if byte), None)
@@ -249,18 +245,14 @@ def test_first_nonzero_finds_the_first_non_zero_byte(data):
 
 # ---------------------------------------------------------------------------------------------- daemon.json, status
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.one_of(st.binary(max_size=200), JSON.map(lambda value: json.dumps(value).encode('utf-8'))))
 def test_daemon_json_raises_only_persistence_errors(data):
-    try:
-        config = _docker.parse_config(data, '/etc/docker/daemon.json')
-    except PersistenceError as exc:
-        assert exc.message.startswith('/etc/docker/daemon.json ')
-    else:
-        assert isinstance(config, dict)
+    config, error = outcome(_docker.parse_config, PersistenceError, data, '/etc/docker/daemon.json')
+    assert isinstance(config, dict) if error is None else error.message.startswith('/etc/docker/daemon.json ')
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ
 @given(st.one_of(st.binary(max_size=200), JSON.map(lambda value: json.dumps(value).encode('utf-8'))))
 def test_status_parse_never_raises(data):
     status = _status.parse(data)

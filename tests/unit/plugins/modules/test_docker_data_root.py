@@ -14,24 +14,10 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.lightwhale.persistence.plugins.modules import docker_data_root
 
 DATA_ROOT = '/mnt/lightwhale-data/lightwhale-state/docker'
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason='writes root-owned files')
-
-
-def _run(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            docker_data_root.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def _tree(root):
-    return sorted(os.path.relpath(os.path.join(path, name), root)
-                  for path, dirs, files in os.walk(root) for name in dirs + files)
 
 
 @pytest.fixture
@@ -42,23 +28,23 @@ def root(tmp_path):
     return str(tmp_path)
 
 
-def test_check_mode_predicts_and_writes_nothing(capsys, root):
-    before = _tree(root)
-    result = _run(capsys, dict(root=root, _ansible_check_mode=True, _ansible_diff=True))
+def test_check_mode_predicts_and_writes_nothing(run_module, file_tree, root):
+    before = file_tree(root)
+    result = run_module(docker_data_root, dict(root=root, _ansible_check_mode=True, _ansible_diff=True))
     assert result['changed'] and len(result['actions']) == 2
     assert result['previous_data_root'] is None and result['data_root'] == DATA_ROOT
     assert json.loads(result['diff']['after']) == {'log-driver': 'journald', 'data-root': DATA_ROOT}
     assert result['diff']['before'] == '{"log-driver": "journald"}\n'
-    assert _tree(root) == before
+    assert file_tree(root) == before
 
 
 @ROOT_ONLY
-def test_a_real_run_then_nothing_to_do(capsys, root):
-    first = _run(capsys, dict(root=root))
+def test_a_real_run_then_nothing_to_do(run_module, root):
+    first = run_module(docker_data_root, dict(root=root))
     assert first['changed']
     with open(os.path.join(root, 'etc/docker/daemon.json')) as handle:
         assert json.load(handle) == {'log-driver': 'journald', 'data-root': DATA_ROOT}
-    again = _run(capsys, dict(root=root))
+    again = run_module(docker_data_root, dict(root=root))
     assert not again['changed'] and again['actions'] == [] and again['previous_data_root'] == DATA_ROOT
 
 
@@ -67,14 +53,14 @@ def test_a_real_run_then_nothing_to_do(capsys, root):
     (dict(config='/etc/../daemon.json'), 'must not contain ..'),
     (dict(timeout=-1), 'timeout must not be negative'),
 ])
-def test_refusals_write_nothing(capsys, root, args, message):
-    before = _tree(root)
-    result = _run(capsys, dict(args, root=root))
+def test_refusals_write_nothing(run_module, file_tree, root, args, message):
+    before = file_tree(root)
+    result = run_module(docker_data_root, dict(args, root=root))
     assert result['failed'] and message in result['msg']
-    assert _tree(root) == before
+    assert file_tree(root) == before
 
 
-def test_a_missing_state_directory_is_an_error(capsys, tmp_path):
+def test_a_missing_state_directory_is_an_error(run_module, tmp_path):
     (tmp_path / 'etc').mkdir()
-    result = _run(capsys, dict(root=str(tmp_path), _ansible_check_mode=True))
+    result = run_module(docker_data_root, dict(root=str(tmp_path), _ansible_check_mode=True))
     assert result['failed'] and 'not mounted' in result['msg']

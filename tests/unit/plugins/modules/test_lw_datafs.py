@@ -9,38 +9,27 @@ Device behaviour is tested for real on loop devices in tests/integration/test_lw
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lightwhale.persistence.plugins.modules import lw_datafs
 
 
-def _run(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            lw_datafs.main()
-    return json.loads(capsys.readouterr().out)
-
-
 @pytest.mark.parametrize('option', ['subvol=/x', 'subvolid=5', ' subvol = x', ''])
-def test_the_module_owns_the_subvolume_options(capsys, option):
-    result = _run(capsys, dict(mount_options=['noatime', option], kernel_cmdline='quiet'))
+def test_the_module_owns_the_subvolume_options(run_module, option):
+    result = run_module(lw_datafs, dict(mount_options=['noatime', option], kernel_cmdline='quiet'))
     assert result['failed'] and 'mount_options' in result['msg']
 
 
-def test_negative_timeout(capsys):
-    result = _run(capsys, dict(timeout=-1, kernel_cmdline='quiet'))
+def test_negative_timeout(run_module):
+    result = run_module(lw_datafs, dict(timeout=-1, kernel_cmdline='quiet'))
     assert result['failed'] and 'timeout' in result['msg']
 
 
-def test_unknown_state(capsys):
-    result = _run(capsys, dict(state='formatted'))
+def test_unknown_state(run_module):
+    result = run_module(lw_datafs, dict(state='formatted'))
     assert result['failed'] and 'state' in result['msg']
 
 
-def test_check_mode_with_a_root_that_does_not_exist(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path / 'absent'), kernel_cmdline='quiet', _ansible_check_mode=True))
+def test_check_mode_with_a_root_that_does_not_exist(run_module, tmp_path):
+    result = run_module(lw_datafs, dict(root=str(tmp_path / 'absent'), kernel_cmdline='quiet', _ansible_check_mode=True))
     assert result['failed'] and 'does not exist' in result['msg'] and not result['changed']

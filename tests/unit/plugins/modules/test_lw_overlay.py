@@ -9,26 +9,9 @@ Real mounts are tested in tests/integration/test_lw_overlay.py.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-import os
-
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.lightwhale.persistence.plugins.modules import lw_overlay
-
-
-def _run(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            lw_overlay.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def _tree(root):
-    return sorted(os.path.relpath(os.path.join(path, name), root)
-                  for path, dirs, files in os.walk(root) for name in dirs + files)
 
 
 @pytest.fixture
@@ -45,23 +28,23 @@ def image(tmp_path):
     (dict(timeout=-1), 'timeout must not be negative'),
     (dict(state='mounted-twice'), 'state'),
 ])
-def test_refused_before_anything_is_touched(capsys, image, args, message):
-    before = _tree(image)
-    result = _run(capsys, dict(args, root=image))
+def test_refused_before_anything_is_touched(run_module, file_tree, image, args, message):
+    before = file_tree(image)
+    result = run_module(lw_overlay, dict(args, root=image))
     assert result['failed']
     assert message in result['msg']
-    assert _tree(image) == before
+    assert file_tree(image) == before
 
 
-def test_missing_root(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path / 'nowhere')))
+def test_missing_root(run_module, tmp_path):
+    result = run_module(lw_overlay, dict(root=str(tmp_path / 'nowhere')))
     assert result['failed']
     assert result['msg'] == 'root %s does not exist or is not a directory' % (tmp_path / 'nowhere')
 
 
-def test_check_mode_plans_and_writes_nothing(capsys, image):
-    before = _tree(image)
-    result = _run(capsys, dict(root=image, _ansible_check_mode=True, _ansible_diff=True))
+def test_check_mode_plans_and_writes_nothing(run_module, file_tree, image):
+    before = file_tree(image)
+    result = run_module(lw_overlay, dict(root=image, _ansible_check_mode=True, _ansible_diff=True))
     assert not result.get('failed'), result
     assert result['changed']
     assert [action.split(': ')[0] for action in result['actions']] == ['/etc'] * 6 + ['/var'] * 6 + ['/home'] * 6
@@ -69,11 +52,11 @@ def test_check_mode_plans_and_writes_nothing(capsys, image):
     assert result['overlays'][2]['upper'] == image + '/mnt/lightwhale-data/lightwhale-state/overlay/upper/home'
     assert result['diff']['before'] == ''
     assert '%s/etc overlay lowerdir=%s/run/lightwhale/overlay/lower/etc' % (image, image) in result['diff']['after']
-    assert _tree(image) == before
+    assert file_tree(image) == before
 
 
-def test_unmounted_when_nothing_is_mounted(capsys, image):
-    result = _run(capsys, dict(root=image, state='unmounted', _ansible_check_mode=True))
+def test_unmounted_when_nothing_is_mounted(run_module, image):
+    result = run_module(lw_overlay, dict(root=image, state='unmounted', _ansible_check_mode=True))
     assert not result['changed']
     assert result['actions'] == []
     assert [entry['mounted'] for entry in result['overlays']] == [False] * 3

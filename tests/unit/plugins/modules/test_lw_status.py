@@ -14,22 +14,13 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.lightwhale.persistence.plugins.modules import lw_status
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason='writes a root-owned file')
 
 
-def _run(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            lw_status.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_check_mode_writes_nothing_and_takes_the_overlays_as_predicted(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path), mode='volatile', _ansible_check_mode=True, _ansible_diff=True))
+def test_check_mode_writes_nothing_and_takes_the_overlays_as_predicted(run_module, tmp_path):
+    result = run_module(lw_status, dict(root=str(tmp_path), mode='volatile', _ansible_check_mode=True, _ansible_diff=True))
     assert result['changed'] and result['ok']
     assert result['status']['overlays'] == ['/etc', '/var', '/home']
     assert result['summary'].startswith('lightwhale-persistence: volatile')
@@ -38,10 +29,10 @@ def test_check_mode_writes_nothing_and_takes_the_overlays_as_predicted(capsys, t
 
 
 @ROOT_ONLY
-def test_a_real_run_writes_once_and_reports_overlays_the_kernel_does_not_show(capsys, tmp_path):
+def test_a_real_run_writes_once_and_reports_overlays_the_kernel_does_not_show(run_module, tmp_path):
     args = dict(root=str(tmp_path), mode='persistent', devices=['/dev/sdb2'], data_profile='single',
                 metadata_profile='dup', failure='', warnings=['w', 'w'])
-    first = _run(capsys, args)
+    first = run_module(lw_status, args)
     assert first['changed'] and not first['ok']
     assert first['status']['overlays'] == [] and first['status']['overlays_missing'] == ['/etc', '/var', '/home']
     assert first['status']['warnings'] == ['w'] and first['status']['failure'] is None
@@ -49,15 +40,15 @@ def test_a_real_run_writes_once_and_reports_overlays_the_kernel_does_not_show(ca
     written = json.loads(path.read_text())
     assert written == first['status'] and first['path'] == str(path)
     assert oct(path.stat().st_mode & 0o777) == '0o644'
-    again = _run(capsys, args)
+    again = run_module(lw_status, args)
     assert not again['changed'] and again['status'] == written
 
 
 @ROOT_ONLY
-def test_created_stays_true_for_the_rest_of_the_boot(capsys, tmp_path):
+def test_created_stays_true_for_the_rest_of_the_boot(run_module, tmp_path):
     args = dict(root=str(tmp_path), mode='persistent', uuid='0b0c', overlays=[], created=True)
-    assert _run(capsys, args)['status']['created']
-    again = _run(capsys, dict(args, created=False))
+    assert run_module(lw_status, args)['status']['created']
+    again = run_module(lw_status, dict(args, created=False))
     assert not again['changed'] and again['status']['created']
 
 
@@ -65,12 +56,12 @@ def test_created_stays_true_for_the_rest_of_the_boot(capsys, tmp_path):
     (dict(mode='sleeping'), 'mode'),
     (dict(mode='volatile', overlays=['etc']), "overlay path 'etc' is not an absolute path"),
 ])
-def test_refusals(capsys, tmp_path, args, message):
-    result = _run(capsys, dict(args, root=str(tmp_path)))
+def test_refusals(run_module, tmp_path, args, message):
+    result = run_module(lw_status, dict(args, root=str(tmp_path)))
     assert result['failed'] and message in result['msg']
     assert os.listdir(str(tmp_path)) == []
 
 
-def test_missing_root(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path / 'nowhere'), mode='volatile'))
+def test_missing_root(run_module, tmp_path):
+    result = run_module(lw_status, dict(root=str(tmp_path / 'nowhere'), mode='volatile'))
     assert result['failed'] and 'does not exist' in result['msg']

@@ -9,44 +9,33 @@ Reports on real loop devices are tested in tests/integration/test_persistence_in
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lightwhale.persistence.plugins.modules import persistence_info
 
 
-def _run(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            persistence_info.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_a_root_that_does_not_exist(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path / 'absent')))
+def test_a_root_that_does_not_exist(run_module, tmp_path):
+    result = run_module(persistence_info, dict(root=str(tmp_path / 'absent')))
     assert result['failed'] and 'does not exist' in result['msg'] and result['changed'] is False
 
 
 @pytest.mark.parametrize('name, word', [('absent', 'does not exist'), ('file', 'not a block device')])
-def test_devices_that_are_not_disks(capsys, tmp_path, name, word):
+def test_devices_that_are_not_disks(run_module, tmp_path, name, word):
     (tmp_path / 'file').write_text(u'')
-    result = _run(capsys, dict(root=str(tmp_path), devices=[str(tmp_path / name)]))
+    result = run_module(persistence_info, dict(root=str(tmp_path), devices=[str(tmp_path / name)]))
     assert result['failed'] and word in result['msg'] and result['changed'] is False
 
 
-def test_a_relative_device_path(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path), devices=['sdb']))
+def test_a_relative_device_path(run_module, tmp_path):
+    result = run_module(persistence_info, dict(root=str(tmp_path), devices=['sdb']))
     assert result['failed'] and 'sdb' in result['msg']
 
 
-def test_overlay_paths_are_checked(capsys, tmp_path):
-    result = _run(capsys, dict(root=str(tmp_path), devices=[], overlays=['/etc', '/etc/ssh']))
+def test_overlay_paths_are_checked(run_module, tmp_path):
+    result = run_module(persistence_info, dict(root=str(tmp_path), devices=[], overlays=['/etc', '/etc/ssh']))
     assert result['failed'] and 'nested' in result['msg'] and result['changed'] is False
 
 
-def test_unknown_option(capsys):
-    result = _run(capsys, dict(state='present'))
+def test_unknown_option(run_module):
+    result = run_module(persistence_info, dict(state='present'))
     assert result['failed'] and 'state' in result['msg']
