@@ -3,7 +3,8 @@ PYTHONPATH pointing here; see each scenario's molecule.yml).
 
 Fixture ``lw``: the testinfra ``host`` of the VM under test plus what the harness knows about it - its molecule
 platform (``disks``, ``flavour``), its VM directory on this machine (console log), the expectations the
-side-effect playbooks recorded (``expected``) - and the checks every scenario shares.
+side-effect playbooks recorded (``expected``) - and the checks every scenario shares. The tests of the steps that
+scenarios single and sysvinit share are in lwvm_steps (imported by their test modules).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ OVERLAYS = ("/etc", "/var", "/home")
 SUBVOLUMES = ("@lightwhale-data", "@lightwhale-state", "@lightwhale-state-snapshots")
 DOCKER_ROOT = STATE + "/docker"
 MAGIC = b"lightwhale-please-format-me"
+# RAID1 over all of a VM's disks: the metadata profile by the number of disks.
+RAID1_METADATA = {2: "raid1", 3: "raid1c3"}
+
+# The shared tests are imported by the test modules, after this plugin is loaded: their asserts are rewritten too.
+pytest.register_assert_rewrite("lwvm_steps")
 
 
 def _load_yaml(path):
@@ -76,6 +82,14 @@ class LwHost:
 
     def disk(self, serial):
         return "/dev/disk/by-id/virtio-%s" % serial
+
+    def serials(self):
+        """The serials of this VM's disks, lwd1 to lwd<disks>."""
+        return ["lwd%d" % index for index in range(1, int(self.platform["disks"]) + 1)]
+
+    def raid1_metadata(self):
+        """The metadata profile of RAID1 over all this VM's disks: raid1 on 2 disks, raid1c3 on 3."""
+        return RAID1_METADATA[int(self.platform["disks"])]
 
     def partitions(self, serial):
         table = json.loads(self.run("sfdisk -J %s" % self.disk(serial)))["partitiontable"]

@@ -2,15 +2,12 @@
 disks, made at the boot after the marking - data RAID1, metadata and system RAID1 on 2 disks and RAID1C3 on 3 - with
 a swap partition on each disk."""
 
-METADATA = {2: "raid1", 3: "raid1c3"}
-
 
 def test_converted_with_the_members_its_disks_give(lw):
-    count = int(lw.platform["disks"])
-    serials = ["lwd%d" % index for index in range(1, count + 1)]
-    status = lw.check_persistent(serials, "raid1", METADATA[count])
-    assert len(status["devices"]) == count and status["missing"] == [], status
-    assert lw.profiles()["system"] == METADATA[count]
+    serials = lw.serials()
+    status = lw.check_persistent(serials, "raid1", lw.raid1_metadata())
+    assert len(status["devices"]) == len(serials) and status["missing"] == [], status
+    assert lw.profiles()["system"] == lw.raid1_metadata()
 
 
 def test_the_filesystem_was_made_by_the_boot_after_the_marking(lw):
@@ -20,5 +17,5 @@ def test_the_filesystem_was_made_by_the_boot_after_the_marking(lw):
 
 def test_summary_names_the_profiles(lw):
     summary = lw.status()["summary"]
-    assert summary.startswith("lightwhale-persistence: persistent raid1/%s" % METADATA[lw.platform["disks"]]), summary
+    assert summary.startswith("lightwhale-persistence: persistent raid1/%s" % lw.raid1_metadata()), summary
     assert summary in lw.boot_log()
