@@ -3,30 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""What every module's main() shares: the specs of the common options, the timeout check, the lock, and the exit
-(the result, or the error)."""
+"""What every module's main() shares: the timeout check, the lock, and the exit (the result, or the error)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
-
-
-# The specs of the options documented once, in doc_fragments/common.py.
-COMMON_OPTIONS = dict(
-    root=dict(type='path', default='/'),
-    timeout=dict(type='int', default=30),
-    devices=dict(type='list', elements='path', default=[]),
-    kernel_cmdline=dict(type='str'),
-)
-
-
-def argument_spec(common, **own):
-    """A module's argument spec: the shared options named in C(common), then its own."""
-    spec = dict((name, dict(COMMON_OPTIONS[name])) for name in common)
-    spec.update(own)
-    return spec
 
 
 def lock(module, root=None):

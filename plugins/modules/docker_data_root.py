@@ -112,16 +112,13 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _lay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('root', 'timeout'),
-    data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
-    config=dict(type='path', default=_layout.DOCKER_CONFIG),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _docker.execute)
+    _module.finish(AnsibleModule(argument_spec=dict(
+        root=dict(type='path', default='/'),
+        data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
+        config=dict(type='path', default=_layout.DOCKER_CONFIG),
+        timeout=dict(type='int', default=30),
+    ), supports_check_mode=True), _docker.execute)
 
 
 if __name__ == '__main__':

@@ -235,18 +235,17 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _dat
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('devices', 'root', 'timeout', 'kernel_cmdline'),
-    mount_options=dict(type='list', elements='str', default=[]),
-    state=dict(type='str', choices=['present', 'mounted', 'unmounted'], default='mounted'),
-    swap=dict(type='bool', default=True),
-    replace_tmpfs=dict(type='bool', default=False),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _datafs.execute)
+    _module.finish(AnsibleModule(argument_spec=dict(
+        state=dict(type='str', choices=['present', 'mounted', 'unmounted'], default='mounted'),
+        devices=dict(type='list', elements='path', default=[]),
+        swap=dict(type='bool', default=True),
+        kernel_cmdline=dict(type='str'),
+        mount_options=dict(type='list', elements='str', default=[]),
+        root=dict(type='path', default='/'),
+        timeout=dict(type='int', default=30),
+        replace_tmpfs=dict(type='bool', default=False),
+    ), supports_check_mode=True), _datafs.execute)
 
 
 if __name__ == '__main__':

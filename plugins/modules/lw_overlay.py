@@ -167,19 +167,16 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mod
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay_run
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('root', 'timeout'),
-    lower_base=dict(type='path', default=_layout.OVERLAY_LOWER_BASE),
-    upper_base=dict(type='path', default=_layout.OVERLAY_UPPER_BASE),
-    work_base=dict(type='path', default=_layout.OVERLAY_WORK_BASE),
-    state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
-    paths=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _overlay_run.execute)
+    _module.finish(AnsibleModule(argument_spec=dict(
+        lower_base=dict(type='path', default=_layout.OVERLAY_LOWER_BASE),
+        upper_base=dict(type='path', default=_layout.OVERLAY_UPPER_BASE),
+        work_base=dict(type='path', default=_layout.OVERLAY_WORK_BASE),
+        paths=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+        state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
+        root=dict(type='path', default='/'),
+        timeout=dict(type='int', default=30),
+    ), supports_check_mode=True), _overlay_run.execute)
 
 
 if __name__ == '__main__':

@@ -144,7 +144,6 @@ path:
   sample: /run/lightwhale/persistence.json
 '''
 
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
@@ -152,27 +151,23 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mod
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('root',),
-    mode=dict(type='str', required=True, choices=list(_status.MODES)),
-    failure=dict(type='str'),
-    label=dict(type='str'),
-    uuid=dict(type='str'),
-    devices=dict(type='list', elements='str', default=[]),
-    missing=dict(type='list', elements='str', default=[]),
-    data_profile=dict(type='str'),
-    metadata_profile=dict(type='str'),
-    created=dict(type='bool', default=False),
-    swap_devices=dict(type='list', elements='str', default=[]),
-    overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-    docker_data_root=dict(type='str'),
-    warnings=dict(type='list', elements='str', default=[]),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _status.execute)
+    _module.finish(AnsibleModule(argument_spec=dict(
+        root=dict(type='path', default='/'),
+        mode=dict(type='str', required=True, choices=list(_status.MODES)),
+        failure=dict(type='str'),
+        label=dict(type='str'),
+        uuid=dict(type='str'),
+        devices=dict(type='list', elements='str', default=[]),
+        missing=dict(type='list', elements='str', default=[]),
+        data_profile=dict(type='str'),
+        metadata_profile=dict(type='str'),
+        created=dict(type='bool', default=False),
+        swap_devices=dict(type='list', elements='str', default=[]),
+        overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+        docker_data_root=dict(type='str'),
+        warnings=dict(type='list', elements='str', default=[]),
+    ), supports_check_mode=True), _status.execute)
 
 
 if __name__ == '__main__':

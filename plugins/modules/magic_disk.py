@@ -220,18 +220,17 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mag
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('devices', 'root', 'timeout', 'kernel_cmdline'),
-    state=dict(type='str', choices=['present', 'absent', 'partitioned'], default='present'),
-    force=dict(type='bool', default=False),
-    swap=dict(type='bool', default=True),
-    swap_size=dict(type='str', default='auto'),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _magic_run.execute)
+    _module.finish(AnsibleModule(argument_spec=dict(
+        force=dict(type='bool', default=False),
+        state=dict(type='str', choices=['present', 'absent', 'partitioned'], default='present'),
+        devices=dict(type='list', elements='path', default=[]),
+        swap=dict(type='bool', default=True),
+        swap_size=dict(type='str', default='auto'),
+        kernel_cmdline=dict(type='str'),
+        root=dict(type='path', default='/'),
+        timeout=dict(type='int', default=30),
+    ), supports_check_mode=True), _magic_run.execute)
 
 
 if __name__ == '__main__':

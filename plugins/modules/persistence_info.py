@@ -242,15 +242,12 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _lay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 
 
-# The options: the common ones (doc_fragments/common.py), then this module's own.
-ARGUMENT_SPEC = _module.argument_spec(
-    ('devices', 'root'),
-    overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
-)
-
-
 def main():
-    _module.finish(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), _info.execute, on_error=lambda error: dict(changed=False))
+    _module.finish(AnsibleModule(argument_spec=dict(
+        overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+        devices=dict(type='list', elements='path', default=[]),
+        root=dict(type='path', default='/'),
+    ), supports_check_mode=True), _info.execute, on_error=lambda error: dict(changed=False))
 
 
 if __name__ == '__main__':
