@@ -137,8 +137,8 @@ def replug(disk):
 class SpawnedBoot:
     """A boot started with BootRunner.spawn(); wait() collects it as a RunResult."""
 
-    def __init__(self, runner, proc, cmd, results_file):
-        self.runner, self.proc, self.cmd, self.results_file = runner, proc, cmd, results_file
+    def __init__(self, proc, cmd, results_file):
+        self.proc, self.cmd, self.results_file = proc, cmd, results_file
 
     def wait(self, timeout=900):
         stdout, stderr = self.proc.communicate(timeout=timeout)
@@ -194,7 +194,7 @@ class BootRunner:
             cmd = ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.005; done; exec "$@"', gate] + cmd
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
                                 env=self.environment(root, results_file, env))
-        return SpawnedBoot(self, proc, cmd, results_file)
+        return SpawnedBoot(proc, cmd, results_file)
 
     def boot_in_namespace(self, root, devices, after="", before="", variables=None, fresh_run=True, timeout=900):
         """A whole boot in a new private mount namespace: a fresh tmpfs on <root>/run (as at boot), the playbook,
