@@ -108,13 +108,14 @@ def _data_ranges(fd, size):
     return ranges
 
 
-def sha256_of(target):
+def sha256_of(target, skip=()):
     """Content hash of a whole disk, image file or block device (hex string).
 
     It is a chunked SHA-256: SHA-256 over the size and the SHA-256 of every 1 MiB chunk. It
     depends only on the bytes (a hole and written zeros hash alike; an image and the loop device
     on it hash alike), and holes of sparse images are not read, so hashing a 512 MiB mostly-empty
-    image takes milliseconds. Any changed byte changes it."""
+    image takes milliseconds. Any changed byte changes it, except in the byte ranges `skip`
+    ((start, end) pairs), which hash as zeros: bytes the kernel owns, such as an active swap area."""
     _flush(target)
     path = target.image if isinstance(target, LoopDisk) else _path(target)
     outer = hashlib.sha256()
@@ -133,7 +134,14 @@ def sha256_of(target):
             while ri < len(ranges) and ranges[ri][1] <= off:
                 ri += 1
             has_data = ri < len(ranges) and ranges[ri][0] < off + n
-            if has_data:
+            cut = [(max(a, off) - off, min(b, off + n) - off) for a, b in skip if a < off + n and b > off]
+            if cut:
+                fh.seek(off)
+                buf = bytearray(fh.read(n))
+                for a, b in cut:
+                    buf[a:b] = bytes(b - a)
+                outer.update(hashlib.sha256(bytes(buf)).digest())
+            elif has_data:
                 fh.seek(off)
                 buf = fh.read(n)
                 if len(buf) != n:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 
-from .disk import snapshot
+from .disk import sha256_of
 from .overlay import make_image, tree
 from .sysutil import read_mountinfo, read_swaps, run
 
@@ -67,12 +67,13 @@ class Snapshot:
 
     def __init__(self, root, disks):
         names = {os.path.basename(disk.path) for disk in disks}
-        self.disks = snapshot(disks)
-        self.mounts = [(m.mount_id, m.majmin, m.root, m.mount_point, m.fstype, m.source) for m in read_mountinfo()]
         # Exact names: loop1 must not take loop17p1, another run's swap (swap is machine-wide).
         self.swaps = sorted(area for area in read_swaps()
                             if any(re.fullmatch(re.escape(name) + r"(p[0-9]+)?", os.path.basename(area))
                                    for name in names))
+        # The kernel pages out to an active swap area whenever it likes: past its header page those bytes are its.
+        self.disks = {disk.path: sha256_of(disk, skip=swap_slots(disk, self.swaps)) for disk in disks}
+        self.mounts = [(m.mount_id, m.majmin, m.root, m.mount_point, m.fstype, m.source) for m in read_mountinfo()]
         self.tree = tree(root)
         self.partitions = {disk.path: disk.partition_nodes() for disk in disks}
 
@@ -81,6 +82,21 @@ class Snapshot:
 
     def diff(self, other):
         return {key: (value, vars(other)[key]) for key, value in vars(self).items() if vars(other)[key] != value}
+
+
+def swap_slots(disk, swaps):
+    """(start, end) byte ranges of the disk that hold the page slots of its active swap partitions (all but the
+    first page, the swap header, which the kernel leaves alone)."""
+    slots = []
+    for area in swaps:
+        part = os.path.basename(area)
+        if not re.fullmatch(re.escape(os.path.basename(disk.path)) + r"p?[0-9]+", part):
+            continue
+        with open(f"/sys/class/block/{part}/start", encoding="ascii") as start, \
+                open(f"/sys/class/block/{part}/size", encoding="ascii") as size:
+            first, length = int(start.read()) * 512, int(size.read()) * 512
+        slots.append((first + 4096, first + length))
+    return slots
 
 
 def summary_lines(res):
