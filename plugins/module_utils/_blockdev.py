@@ -22,7 +22,7 @@ import stat
 import time
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
-from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import DeviceError, ProbeError
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, DeviceError, ProbeError
 
 SYS_CLASS_BLOCK = '/sys/class/block'
 SYS_BLOCK = '/sys/block'
@@ -182,14 +182,58 @@ def signatures(runner, path):
     return parse_wipefs_json(out, path)
 
 
+def signatures_of(runner, paths):
+    """signatures() of several devices in one wipefs run (a survey of every partition costs one process): a dict
+    path -> list of signatures, every path present. Any device that cannot be probed fails the whole probe."""
+    paths = list(paths)
+    if len(paths) < 2:
+        return dict((path, signatures(runner, path)) for path in paths)
+    try:
+        _rc, out, _err = runner.run('wipefs', ['--no-act', '--json', '--output', 'DEVICE,OFFSET,TYPE,UUID,LABEL']
+                                    + paths, device=paths[0])
+    except CommandError:
+        # One of them cannot be probed: probe them one by one, so that the error names that device.
+        for path in paths:
+            signatures(runner, path)
+        raise
+    return parse_wipefs_json_of(out, paths)
+
+
+def parse_wipefs_json_of(text, paths):
+    """The output of one wipefs run over C(paths), by path (wipefs names each device by its base name)."""
+    found = dict((path, []) for path in paths)
+    by_name = dict((os.path.basename(path), path) for path in paths)
+    if len(by_name) != len(paths):
+        raise ProbeError('two of %s have the same name: probe them one by one' % ', '.join(paths), device=paths[0])
+    if not text.strip():
+        return found
+    try:
+        entries = json.loads(text).get('signatures', [])
+        names = [os.path.basename(str(entry.get('device'))) for entry in entries]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ProbeError('%s: cannot parse wipefs output: %s' % (', '.join(paths), exc), device=paths[0])
+    for entry, name in zip(entries, names):
+        if name not in by_name:
+            raise ProbeError('wipefs reported a signature on %r, which was not probed' % name, device=paths[0])
+        try:
+            found[by_name[name]].append(_signature(entry))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ProbeError('%s: cannot parse wipefs output: %s' % (by_name[name], exc), device=by_name[name])
+    return found
+
+
+def _signature(entry):
+    return dict(type=entry.get('type'), offset=int(str(entry.get('offset', '0')), 0), label=entry.get('label'),
+                uuid=entry.get('uuid'))
+
+
 def parse_wipefs_json(text, path='device'):
     if not text.strip():
         return []
     try:
         data = json.loads(text)
         found = data.get('signatures', [])
-        return [dict(type=entry.get('type'), offset=int(str(entry.get('offset', '0')), 0),
-                     label=entry.get('label'), uuid=entry.get('uuid')) for entry in found]
+        return [_signature(entry) for entry in found]
     except (ValueError, TypeError, AttributeError) as exc:
         raise ProbeError('%s: cannot parse wipefs output: %s' % (path, exc), device=path)
 

@@ -47,8 +47,9 @@ class Disk:
             layout='lightwhale' if self.lightwhale_layout else None, skipped=self.skipped)
 
 
-def inspect(runner, device, mounts, swaps):
-    """Probe one whole disk fully. Raises ProbeError when any probe fails."""
+def inspect(runner, device, mounts, swaps, signatures=None):
+    """Probe one whole disk fully (C(signatures): its signatures, when probed already). Raises ProbeError when any
+    probe fails."""
     disk = Disk(device)
     disk.size = _blockdev.size_bytes(device.name)
     disk.read_only = _blockdev.is_read_only(device.name)
@@ -56,7 +57,7 @@ def inspect(runner, device, mounts, swaps):
     if disk.size >= 512:
         disk.head = _blockdev.read_bytes(device.path, 0, 512)
     disk.magic = _blockdev.has_magic(disk.head)
-    disk.signatures = _blockdev.signatures(runner, device.path)
+    disk.signatures = _blockdev.signatures(runner, device.path) if signatures is None else signatures
     if any(sig['type'] in _blockdev.PARTITION_TABLE_TYPES for sig in disk.signatures):
         disk.table = _blockdev.partition_table(runner, device.path)
     return disk
@@ -73,8 +74,15 @@ def listed(runner, paths, mounts, swaps):
         if device.name in seen:
             continue
         seen.add(device.name)
-        disks.append(inspect(runner, device, mounts, swaps))
-    return disks
+        disks.append(device)
+    return inspect_all(runner, disks, mounts, swaps)
+
+
+def inspect_all(runner, devices, mounts, swaps):
+    """inspect() each device (a Disk already, when passed over, is kept), their signatures in one probe."""
+    probed = _blockdev.signatures_of(runner, [device.path for device in devices if not isinstance(device, Disk)])
+    return [device if isinstance(device, Disk) else inspect(runner, device, mounts, swaps, probed[device.path])
+            for device in devices]
 
 
 def scanned(runner, mounts, swaps, probe_in_use=False):
@@ -95,8 +103,8 @@ def scanned(runner, mounts, swaps, probe_in_use=False):
             busy = _blockdev.usage(device, mounts, swaps)
             if busy:
                 reason = 'in use: ' + '; '.join(busy)
-        disks.append(Disk(device, skipped=reason) if reason else inspect(runner, device, mounts, swaps))
-    return disks
+        disks.append(Disk(device, skipped=reason) if reason else device)
+    return inspect_all(runner, disks, mounts, swaps)
 
 
 def candidates(runner, devices, mounts, swaps, probe_in_use=False):

@@ -94,13 +94,14 @@ def survey(runner, disks, strict=()):
     what it does not know is noted and not probed.
     """
     found = Survey(disks)
+    wanted = []
     for disk in disks:
         if disk.skipped:
             continue
         whole = Probed(disk.path, disk, None, disk.signatures)
         if whole.signature('btrfs'):
             whole = whole._replace(superblock=_btrfs.read_superblock(disk.path, disk.size))
-        found.probed.append(whole)
+        wanted.append(whole)
         strictly = disk.path in strict
         geometry = _blockdev.kernel_geometry(disk.device.name) if disk.partitions and strictly else {}
         for part in disk.partitions:
@@ -114,10 +115,19 @@ def survey(runner, disks, strict=()):
                 found.notes.append('%s: partition %s is not known to the kernel and %s: not probed' % (
                     disk.path, node, 'it has no device node' if strictly else 'the disk is in use'))
                 continue
-            probed = Probed(node, disk, part, _blockdev.signatures(runner, node))
-            if probed.role == 'data' or probed.signature('btrfs'):
-                probed = probed._replace(superblock=_btrfs.read_superblock(node, part['size']))
-            found.probed.append(probed)
+            wanted.append((disk, part))
+    # Every partition's signatures in one probe; the survey keeps the disks' order, each whole disk first.
+    signatures = _blockdev.signatures_of(runner, [item[1]['device'] for item in wanted if not isinstance(item, Probed)])
+    for item in wanted:
+        if isinstance(item, Probed):
+            found.probed.append(item)
+            continue
+        disk, part = item
+        node = part['device']
+        probed = Probed(node, disk, part, signatures[node])
+        if probed.role == 'data' or probed.signature('btrfs'):
+            probed = probed._replace(superblock=_btrfs.read_superblock(node, part['size']))
+        found.probed.append(probed)
     return found
 
 

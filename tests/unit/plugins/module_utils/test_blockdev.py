@@ -76,6 +76,28 @@ def test_parse_wipefs_json_failure_is_a_probe_error(text):
         _blockdev.parse_wipefs_json(text, '/dev/x')
 
 
+def test_parse_wipefs_json_of_several_devices():
+    text = json.dumps({'signatures': [
+        {'device': 'loop1p2', 'offset': '0x10040', 'type': 'btrfs', 'uuid': 'u', 'label': 'lightwhale-data'},
+        {'device': 'loop1p1', 'offset': '0xff6', 'type': 'swap', 'uuid': 's', 'label': 'lightwhale-swap'}]})
+    found = _blockdev.parse_wipefs_json_of(text, ['/dev/loop1p1', '/dev/loop1p2', '/dev/loop2p1'])
+    assert found == {'/dev/loop1p1': [dict(type='swap', offset=4086, label='lightwhale-swap', uuid='s')],
+                     '/dev/loop1p2': [dict(type='btrfs', offset=65600, label='lightwhale-data', uuid='u')],
+                     '/dev/loop2p1': []}
+    assert _blockdev.parse_wipefs_json_of('', ['/dev/a', '/dev/b']) == {'/dev/a': [], '/dev/b': []}
+
+
+@pytest.mark.parametrize('text, paths, needle', [
+    ('{"signatures": [{"device": "sdz1", "offset": "0x0"}]}', ['/dev/sda1', '/dev/sdb1'], "'sdz1', which was not"),
+    ('{"signatures": [{"device": "sda1", "offset": "zz"}]}', ['/dev/sda1', '/dev/sdb1'], 'cannot parse'),
+    ('[1]', ['/dev/sda1', '/dev/sdb1'], 'cannot parse'),
+    ('{}', ['/dev/sda1', '/dev/mapper/sda1'], 'the same name'),
+])
+def test_parse_wipefs_json_of_refuses_what_it_cannot_place(text, paths, needle):
+    with pytest.raises(ProbeError, match=needle):
+        _blockdev.parse_wipefs_json_of(text, paths)
+
+
 @pytest.mark.parametrize('name', ['sda', 'sdaa', 'vdb', 'xvdc', 'hda', 'nvme0n1', 'nvme12n3', 'mmcblk0'])
 def test_scan_takes_whole_disks(name):
     assert _blockdev.scan_exclusion(name) is None
