@@ -20,6 +20,7 @@ import os
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, ProbeError
 
 
@@ -125,14 +126,19 @@ def mount(runner, source, target, fstype, options, device=None):
 
 
 def bind(runner, source, target):
-    runner.run('mount', ['--bind', source, target], device=source)
+    """Bind C(source) on C(target), read-only at once where mount can (util-linux remounts the new bind read-only in
+    the same run; secure_bind sees to it where it did not)."""
+    runner.run('mount', ['--bind', '-o', 'ro', source, target], device=source)
 
 
 def secure_bind(runner, target):
     """Make the bind on C(target) private, then read-only (private first: on a shared mount, what is mounted on its
-    source later would propagate onto the bind)."""
-    runner.run('mount', ['--make-private', target], device=target)
-    runner.run('mount', ['-o', 'remount,bind,ro', target], device=target)
+    source later would propagate onto the bind) - each only when mountinfo shows it is not so yet."""
+    mount = _mountinfo.top_mount(_mountinfo.read_mounts(), target)
+    if mount is None or mount.propagation:
+        runner.run('mount', ['--make-private', target], device=target)
+    if mount is None or 'ro' not in mount.options:
+        runner.run('mount', ['-o', 'remount,bind,ro', target], device=target)
 
 
 def umount(runner, target):
