@@ -34,6 +34,8 @@ TOP_LEVEL = 5
 # Every subvolume's root directory has this inode number (BTRFS_FIRST_FREE_OBJECTID).
 SUBVOLUME_INODE = 256
 SYS_FS_BTRFS = '/sys/fs/btrfs'
+# Block-group profiles, as the kernel names their directories under allocation/ and btrfs-progs prints them.
+PROFILE_NAMES = frozenset(('single', 'dup', 'raid0', 'raid1', 'raid1c3', 'raid1c4', 'raid10', 'raid5', 'raid6'))
 
 _CSUM_NAMES = {0: 'crc32c', 1: 'xxhash64', 2: 'sha256', 3: 'blake2b'}
 
@@ -214,6 +216,21 @@ def parse_filesystem_df(text):
     if 'Data' not in found and 'Data+Metadata' not in found:
         raise ProbeError('cannot parse btrfs filesystem df output: %r' % text[:200])
     return found
+
+
+def profiles_from_sysfs(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
+    """(data, metadata) profiles of a mounted btrfs as the kernel lists its block-group types under
+    /sys/fs/btrfs/<fsid>/allocation (lower case, several joined with a comma), or None when it does not tell (not
+    mounted, or mixed data and metadata groups): then filesystem_df asks btrfs-progs."""
+    base = os.path.join(sys_fs_btrfs, fsid or '-', 'allocation')
+    found = []
+    for kind in ('data', 'metadata'):
+        names = sorted(name for name in _listdir(os.path.join(base, kind)) or []
+                       if name in PROFILE_NAMES and os.path.isdir(os.path.join(base, kind, name)))
+        if not names:
+            return None
+        found.append(','.join(names))
+    return tuple(found)
 
 
 def profiles_of(df):

@@ -87,8 +87,10 @@ def filesystem_facts(ctx, fs, mounts, members, creation=None):
             if candidate.fstype == 'btrfs' and fs.uuid and _mountinfo.fsid_of(candidate, members) == fs.uuid:
                 mount = candidate
     if mount is not None:
-        df = _btrfs.filesystem_df(ctx.runner, mount.target)
-        facts['data_profile'], facts['metadata_profile'] = _btrfs.profiles_of(df)
+        profiles = _btrfs.profiles_from_sysfs(fs.uuid)
+        if profiles is None:
+            profiles = _btrfs.profiles_of(_btrfs.filesystem_df(ctx.runner, mount.target))
+        facts['data_profile'], facts['metadata_profile'] = profiles
         facts['subvolumes'] = sorted(item['path'] for item in _btrfs.subvolume_list(ctx.runner, mount.target))
         facts['read_from'] = mount.target
     elif creation is not None and creation.profiles is not None:

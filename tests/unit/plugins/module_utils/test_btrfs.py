@@ -253,3 +253,26 @@ def test_is_subvolume_of_plain_directories(tmp_path):
     assert not _btrfs.is_subvolume(str(tmp_path / 'absent'))
     (tmp_path / 'dir').mkdir()
     assert _btrfs.is_subvolume(str(tmp_path / 'dir')) == (os.lstat(str(tmp_path / 'dir')).st_ino == 256)
+
+
+def _allocation(root, fsid, layout):
+    for kind, names in layout.items():
+        for name in names:
+            (root / fsid / 'allocation' / kind / name).mkdir(parents=True)
+        (root / fsid / 'allocation' / kind / 'total_bytes').parent.mkdir(parents=True, exist_ok=True)
+        (root / fsid / 'allocation' / kind / 'total_bytes').write_text('0\n')
+
+
+def test_profiles_from_sysfs(tmp_path):
+    _allocation(tmp_path, 'f1', dict(data=['raid1'], metadata=['raid1'], system=['raid1']))
+    assert _btrfs.profiles_from_sysfs('f1', str(tmp_path)) == ('raid1', 'raid1')
+    # A conversion under way: both profiles, in a stable order.
+    _allocation(tmp_path, 'f2', dict(data=['single', 'raid1'], metadata=['raid1c3', 'dup']))
+    assert _btrfs.profiles_from_sysfs('f2', str(tmp_path)) == ('raid1,single', 'dup,raid1c3')
+
+
+def test_profiles_from_sysfs_does_not_tell_unmounted_or_mixed_filesystems(tmp_path):
+    assert _btrfs.profiles_from_sysfs('absent', str(tmp_path)) is None
+    assert _btrfs.profiles_from_sysfs(None, str(tmp_path)) is None
+    _allocation(tmp_path, 'mixed', dict(mixed=['single'], system=['single']))
+    assert _btrfs.profiles_from_sysfs('mixed', str(tmp_path)) is None
