@@ -29,6 +29,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mod
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
+from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import (
     CommandError, LockTimeout, MountConflict, PersistenceError)
 
@@ -63,6 +64,14 @@ class Context:
         self.replace_tmpfs = replace_tmpfs
         # Mount targets this run mounted, in order (the failure fallback undoes a half-done persistent mount).
         self.mounted = []
+        # The member devices this run told the kernel of (the device= options of its first mount), or None.
+        self.scanned = None
+
+
+# Plan steps that write to no disk: after a plan of only these the run's survey still holds, and the look after it
+# reads only the mounts and swap areas again (the everyday boot probes no disk twice).
+MOUNTS_ONLY = frozenset(('mount-tmpfs', 'mkdir-state', 'umount-tmpfs', 'mount-data', 'mount-state', 'swapon',
+                         'swapoff', 'umount-state', 'umount-data'))
 
 
 class Observed:
@@ -72,9 +81,14 @@ class Observed:
     the survey, else those partitions are noted and not probed (check mode, and the look after a run's writes).
     """
 
-    def __init__(self, module, ctx, busy_ok=(), sync=False, record=None):
+    def __init__(self, module, ctx, busy_ok=(), sync=False, record=None, survey_of=None):
         self.mounts = _mountinfo.read_mounts()
         self.swaps = _mountinfo.read_swaps()
+        if survey_of is not None:
+            # Nothing was written to a disk since C(survey_of) looked: its survey holds, mounts and swap are new.
+            self.synced, self.found, self.decision = Plan(), survey_of.found, survey_of.decision
+            self.members = _btrfs.mounted_members()
+            return
         runner = ctx.runner
         disks = _candidates.candidates(runner, module.params['devices'], self.mounts, self.swaps, probe_in_use=True)
         self.synced = _datafs_find.plan_sync(runner, disks, ctx.timeout)
@@ -161,7 +175,8 @@ def run(module, ctx, state, record):
         if planned.plan:
             for problem in planned.apply():
                 module.warn(problem)
-            after_seen = Observed(module, ctx)
+            mounts_only = all(action.step in MOUNTS_ONLY for action in planned.plan.actions)
+            after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)
             verify(state, ctx, seen, after_seen, planned)
             record['seen'] = after_seen
         result = _datafs_report.observed_result(ctx, state, after_seen, planned.creation)
