@@ -231,8 +231,12 @@ def is_active(path, active):
 
 def _mount_subvolume(ctx, fs, subvolume, target, path, degraded):
     _mount.make_dirs(ctx.targets.root, path)
-    _writes.scan_btrfs(ctx.runner, fs.paths)
     options = ['subvol=/' + subvolume] + (['degraded'] if degraded else []) + ctx.mount_options
+    if ctx.scanned != fs.paths:
+        # The kernel must know every member before the first mount (no udev here): device= has the mount scan them,
+        # with no process of its own. Once a run is enough.
+        options += ['device=' + member for member in fs.paths]
+        ctx.scanned = list(fs.paths)
     _writes.mount(ctx.runner, fs.paths[0], target, 'btrfs', options)
     ctx.mounted.append(target)
 
