@@ -8,6 +8,11 @@
 build() makes the document from what the boot found (pure), summary() the line. The file is rewritten only when
 something other than its C(time) differs, so C(time) says since when the host has been in the state it describes,
 and a run that finds the same state writes nothing.
+
+Each step of the boot records its own part under C(steps) (record()): lw_datafs the data filesystem and swap,
+lw_overlay the overlays and Docker's data root, lw_status whatever the role adds (a failure Ansible saw). The
+document is composed from the parts (compose()): each field from the last part that gives it, the failures and
+warnings of all; the overlays are checked against what is mounted whenever a part is recorded.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,6 +37,13 @@ FILE_MODE = 0o644
 # The keys a reader can rely on, in the order they are written.
 KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
         'metadata_profile', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root', 'warnings')
+
+# The parts of the document, in the order they are layered; the key that holds them.
+STEPS = ('datafs', 'overlay', 'boot')
+STEPS_KEY = 'steps'
+# The fields a part may give (the last part that gives one wins); 'failure' and 'warnings' add up instead.
+FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
+          'swap_devices', 'overlays', 'docker_data_root')
 
 _SPACE = re.compile(r'\s+')
 
@@ -147,37 +159,63 @@ def same(old, new):
             == dict((key, value) for key, value in new.items() if key != 'time'))
 
 
-def execute(module):
-    """lw_status: build the status from the options and what is mounted, and write it when it changed."""
-    params = module.params
-    root = params['root']
+def compose(parts):
+    """The arguments of build() from the recorded C(parts) (step name -> dict), C(overlays_missing) aside: each field
+    from the last step that gives it (no step: volatile, the default overlays), the failures and warnings of every
+    step in order. A failure that repeats another (the role's note of a module's failure) is said once."""
+    fields = dict(mode='volatile', overlays=list(_layout.OVERLAY_PATHS))
+    failures = []
+    warnings = []
+    for step in STEPS:
+        part = parts.get(step) or {}
+        for key in FIELDS:
+            if part.get(key) is not None:
+                fields[key] = part[key]
+        failure = one_line(part.get('failure'))
+        if failure and not any(failure in other or other in failure for other in failures):
+            failures.append(failure)
+        warnings.extend(part.get('warnings') or ())
+    fields['failure'] = '; '.join(failures) or None
+    fields['warnings'] = warnings
+    return fields
+
+
+def mounted_now(root):
+    """A C(mounted)(wanted) for record() that asks the kernel (mountinfo read once, when first needed)."""
+    return lambda wanted: mounted_overlays(_mountinfo.read_mounts(), root, wanted)
+
+
+def record(module, root, step, part, mounted=None):
+    """Record C(part) as the part of C(step), compose the document and write it when it changed (never in check mode).
+
+    C(mounted)(wanted) says which of the wanted overlays are mounted; by default the kernel is asked (in check mode
+    too: the overlays as they are). The step C(datafs) starts a new run's record: a C(boot) part (the role's note
+    of an earlier run's failure) is dropped. Returns dict(changed, status, summary, ok, path) and, with diff, C(diff).
+    """
     if not os.path.isdir(root):
         raise PersistenceError('root %s does not exist or is not a directory' % root)
-    wanted = []
-    for path in params['overlays']:
-        if not path.startswith('/'):
-            raise PersistenceError('overlay path %r is not an absolute path' % path)
-        wanted.append('/' + path.strip('/'))
-    if module.check_mode:
-        overlays = wanted
-    else:
-        overlays = mounted_overlays(_mountinfo.read_mounts(), root, wanted)
-    arguments = dict(
-        mode=params['mode'], failure=params['failure'], label=params['label'], uuid=params['uuid'],
-        devices=params['devices'], missing=params['missing'], data_profile=params['data_profile'],
-        metadata_profile=params['metadata_profile'], created=params['created'], swap_devices=params['swap_devices'],
-        overlays=overlays, overlays_missing=[path for path in wanted if path not in overlays],
-        docker_data_root=params['docker_data_root'] or None, warnings=params['warnings'])
-    status = build(**arguments)
-
     path = _mount.under(root, _layout.STATUS_FILE)
     run_dir = os.path.dirname(_layout.STATUS_FILE)
-    missing_dirs = _mount.missing_dirs(root, run_dir)
-    found = None if missing_dirs else _files.read_file(path)
+    found = None if _mount.missing_dirs(root, run_dir) else _files.read_file(path)
     old = parse(found.data) if found is not None else None
+    parts = OrderedDict()
+    if old is not None and isinstance(old.get(STEPS_KEY), dict):
+        parts.update((name, dict(old[STEPS_KEY][name])) for name in STEPS
+                     if isinstance(old[STEPS_KEY].get(name), dict) and not (step == 'datafs' and name == 'boot'))
+    parts[step] = dict((key, value) for key, value in part.items() if value is not None)
+    parts = OrderedDict((name, parts[name]) for name in STEPS if name in parts)
+
+    arguments = compose(parts)
+    wanted = ['/' + path.strip('/') for path in arguments['overlays']]
+    shown = (mounted or mounted_now(root))(wanted)
+    arguments.update(overlays=shown, overlays_missing=[path for path in wanted if path not in shown])
+    status = build(**arguments)
     if created_earlier(old, status):
-        arguments['created'] = True
+        # This boot created the filesystem; a later run of the same boot only finds it.
+        arguments['created'] = parts[step]['created'] = True
         status = build(**arguments)
+    status[STEPS_KEY] = parts
+
     changed = not same(old, status)
     if changed:
         status = stamp(status)
@@ -191,3 +229,22 @@ def execute(module):
         result['diff'] = dict(before=found.data.decode('utf-8', 'replace') if found is not None else '',
                               after=render(status), before_header=path, after_header=path)
     return result
+
+
+def execute(module):
+    """lw_status: record the fields given as the part C(boot); the fields not given keep what the boot's modules
+    recorded."""
+    params = module.params
+    wanted = None
+    if params['overlays'] is not None:
+        wanted = []
+        for path in params['overlays']:
+            if not path.startswith('/'):
+                raise PersistenceError('overlay path %r is not an absolute path' % path)
+            wanted.append('/' + path.strip('/'))
+    part = dict((key, params[key]) for key in FIELDS if key != 'overlays')
+    part.update(overlays=wanted, failure=params['failure'], warnings=params['warnings'])
+    if part['docker_data_root'] == '':
+        part['docker_data_root'] = None
+    mounted = (lambda wanted: wanted) if module.check_mode else None
+    return record(module, params['root'], 'boot', part, mounted)

@@ -17,9 +17,13 @@ description:
     V(degraded), V(volatile)), on which devices and profiles, which overlays are mounted, where Docker's data root
     is, the warnings of the boot and why it failed, if it did. Returns the same document and the one summary line
     an operator reads on the console.
-  - The last step of the role M(lightwhale.persistence.boot), which passes what the earlier steps returned. The
-    overlays are not taken on trust - a real run reports as mounted only the paths where C(/proc/self/mountinfo)
-    shows an overlay, and lists the others in C(overlays_missing).
+  - M(lightwhale.persistence.lw_datafs) and M(lightwhale.persistence.lw_overlay) record their own parts of the file
+    (O(lightwhale.persistence.lw_datafs#module:record_status=true)), as the role M(lightwhale.persistence.boot) has
+    them do. This module records what else there is to say, as the part C(boot) of the file's C(steps) - the role
+    runs it only when a step failed in a way the module could not record itself. A field given here wins over what
+    the modules recorded; a field not given keeps it. Failures and warnings add up.
+  - The overlays are not taken on trust - a real run reports as mounted only the paths where
+    C(/proc/self/mountinfo) shows an overlay, and lists the others in C(overlays_missing).
   - The file is replaced atomically and only when something other than its C(time) differs, so a run that finds
     the host in the same state writes nothing and reports C(changed=false); C(time) then says since when the host
     has been in this state.
@@ -41,8 +45,8 @@ options:
   mode:
     description:
       - The mode the host is in, as M(lightwhale.persistence.lw_datafs) returned it.
+      - Omitted, the mode lw_datafs recorded, or V(volatile) when nothing is recorded.
     type: str
-    required: true
     choices: [persistent, degraded, volatile]
   failure:
     description:
@@ -59,12 +63,10 @@ options:
     description: The data filesystem's member devices present.
     type: list
     elements: str
-    default: []
   missing:
     description: Members missing (a degraded RAID1), as M(lightwhale.persistence.lw_datafs) names them.
     type: list
     elements: str
-    default: []
   data_profile:
     description: The data block-group profile.
     type: str
@@ -77,26 +79,23 @@ options:
       - Once a status file under C(/run) (which a reboot empties) says this boot created the filesystem with this
         UUID, later runs keep saying so, so that running the boot again changes nothing.
     type: bool
-    default: false
   swap_devices:
     description: The swap areas active.
     type: list
     elements: str
-    default: []
   overlays:
     description:
       - The directories that should have an overlay, as absolute paths inside O(root).
+      - Omitted, the paths lw_overlay recorded, or C([/etc, /var, /home]) when nothing is recorded.
     type: list
     elements: path
-    default: [/etc, /var, /home]
   docker_data_root:
     description: Docker's data root as configured, as seen inside O(root); omitted when Docker is not configured.
     type: str
   warnings:
-    description: Warnings of the boot's steps, one line each.
+    description: Warnings to add to those the boot's modules recorded, one line each.
     type: list
     elements: str
-    default: []
 seealso:
   - module: lightwhale.persistence.lw_datafs
   - module: lightwhale.persistence.lw_overlay
@@ -118,6 +117,10 @@ EXAMPLES = r'''
 - name: The line for the console
   ansible.builtin.debug:
     msg: "{{ status.summary }}"
+
+- name: Add a failure that no module could record (what the boot role does in its rescue)
+  lightwhale.persistence.lw_status:
+    failure: "Step 7: the module was killed"
 '''
 
 RETURN = r'''
@@ -136,7 +139,8 @@ status:
     docs/boot-sequence.md.
   returned: always
   type: dict
-  sample: {version: 1, time: '2026-11-30T06:12:09Z', mode: persistent, ok: true, failure: null}
+  sample: {version: 1, time: '2026-11-30T06:12:09Z', mode: persistent, ok: true, failure: null,
+           steps: {datafs: {mode: persistent}, overlay: {overlays: [/etc, /var, /home]}}}
 path:
   description: Where the file is, on the host (under O(root)).
   returned: always
@@ -146,7 +150,6 @@ path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
 
@@ -154,19 +157,19 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _sta
 def main():
     _module.finish(AnsibleModule(argument_spec=dict(
         root=dict(type='path', default='/'),
-        mode=dict(type='str', required=True, choices=list(_status.MODES)),
+        mode=dict(type='str', choices=list(_status.MODES)),
         failure=dict(type='str'),
         label=dict(type='str'),
         uuid=dict(type='str'),
-        devices=dict(type='list', elements='str', default=[]),
-        missing=dict(type='list', elements='str', default=[]),
+        devices=dict(type='list', elements='str'),
+        missing=dict(type='list', elements='str'),
         data_profile=dict(type='str'),
         metadata_profile=dict(type='str'),
-        created=dict(type='bool', default=False),
-        swap_devices=dict(type='list', elements='str', default=[]),
-        overlays=dict(type='list', elements='path', default=list(_layout.OVERLAY_PATHS)),
+        created=dict(type='bool'),
+        swap_devices=dict(type='list', elements='str'),
+        overlays=dict(type='list', elements='path'),
         docker_data_root=dict(type='str'),
-        warnings=dict(type='list', elements='str', default=[]),
+        warnings=dict(type='list', elements='str'),
     ), supports_check_mode=True), _status.execute)
 
 

@@ -65,3 +65,44 @@ def test_refusals(run_module, tmp_path, args, message):
 def test_missing_root(run_module, tmp_path):
     result = run_module(lw_status, dict(root=str(tmp_path / 'nowhere'), mode='volatile'))
     assert result['failed'] and 'does not exist' in result['msg']
+
+
+def write_status(root, **parts):
+    """A status file as lw_datafs and lw_overlay would have left it: only its parts matter to a new record."""
+    directory = os.path.join(str(root), 'run', 'lightwhale')
+    os.makedirs(directory)
+    with open(os.path.join(directory, 'persistence.json'), 'w') as fh:
+        json.dump(dict(version=1, steps=parts), fh)
+
+
+@ROOT_ONLY
+def test_a_failure_alone_keeps_what_the_modules_recorded(run_module, tmp_path):
+    write_status(tmp_path, datafs=dict(mode='persistent', label='lightwhale-data', uuid='0b0c', devices=['/dev/sdb2'],
+                                       data_profile='single', metadata_profile='dup', warnings=['datafs says']),
+                 overlay=dict(overlays=[], docker_data_root='/mnt/lightwhale-data/lightwhale-state/docker',
+                              failure='overlay broke', warnings=['overlay says']))
+    result = run_module(lw_status, dict(root=str(tmp_path), failure='Step 7: overlay broke', warnings=['role says']))
+    status = result['status']
+    assert result['changed'] and not result['ok']
+    assert status['mode'] == 'persistent' and status['devices'] == ['/dev/sdb2'] and status['uuid'] == '0b0c'
+    # The role's note repeats the module's own failure: it is said once.
+    assert status['failure'] == 'overlay broke'
+    assert status['warnings'] == ['datafs says', 'overlay says', 'role says']
+    assert status['overlays'] == [] and status['docker_data_root'] == '/mnt/lightwhale-data/lightwhale-state/docker'
+    assert status['steps']['boot'] == dict(failure='Step 7: overlay broke', warnings=['role says'])
+    assert status['summary'].startswith('lightwhale-persistence: FAILED: overlay broke; persistent single/dup')
+
+
+@ROOT_ONLY
+def test_given_fields_win_over_the_recorded_ones(run_module, tmp_path):
+    write_status(tmp_path, datafs=dict(mode='persistent', devices=['/dev/sdb2'], swap_devices=['/dev/sdb1']))
+    status = run_module(lw_status, dict(root=str(tmp_path), mode='degraded', missing=['devid 2'], overlays=[]))['status']
+    assert (status['mode'], status['devices'], status['missing']) == ('degraded', ['/dev/sdb2'], ['devid 2'])
+    assert status['swap_devices'] == ['/dev/sdb1'] and status['ok']
+
+
+@ROOT_ONLY
+def test_nothing_recorded_and_nothing_given_is_volatile_without_overlays(run_module, tmp_path):
+    status = run_module(lw_status, dict(root=str(tmp_path), failure='the boot died'))['status']
+    assert status['mode'] == 'volatile' and status['failure'] == 'the boot died'
+    assert status['overlays_missing'] == ['/etc', '/var', '/home'] and not status['ok']
