@@ -28,6 +28,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _lay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import (
@@ -142,6 +143,12 @@ def verify(state, ctx, before, after, planned):
                                device=action.device)
 
 
+def warn(module, record, text):
+    """A warning of this run: to Ansible, and kept for the status file."""
+    module.warn(text)
+    record['warnings'].append(text)
+
+
 def run(module, ctx, state, record):
     cleanup = _datafs_create.plan_cleanup(ctx, _mountinfo.read_mounts())
     record['plans'].append(cleanup)
@@ -154,7 +161,7 @@ def run(module, ctx, state, record):
     record['seen'] = seen
     decision = seen.decision
     for warning in decision.warnings:
-        module.warn(warning)
+        warn(module, record, warning)
     planned = _datafs_mount.Planned()
     record['plans'].append(planned.plan)
     if state == 'unmounted':
@@ -174,7 +181,7 @@ def run(module, ctx, state, record):
         after_seen = seen
         if planned.plan:
             for problem in planned.apply():
-                module.warn(problem)
+                warn(module, record, problem)
             mounts_only = all(action.step in MOUNTS_ONLY for action in planned.plan.actions)
             after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)
             verify(state, ctx, seen, after_seen, planned)
@@ -187,7 +194,7 @@ def run(module, ctx, state, record):
     if module._diff and actions:
         result['diff'] = dict(before=before, after=after)
     for warning in _datafs_report.warnings(result):
-        module.warn(warning)
+        warn(module, record, warning)
     return result
 
 
@@ -234,9 +241,28 @@ def fallback(module, ctx, error, record):
     return result
 
 
+def status_part(result, warnings):
+    """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
+    part = dict((key, result.get(key)) for key in ('mode', 'failure', 'label', 'uuid', 'devices', 'missing',
+                                                     'data_profile', 'metadata_profile', 'created', 'swap_devices'))
+    part['warnings'] = list(warnings)
+    return part
+
+
+def record_status(module, record, result):
+    """With record_status, record this run's part of the status file; the result gains C(status) and C(changed) when
+    the file changed."""
+    if not module.params['record_status'] or module.params['state'] != 'mounted':
+        return
+    recorded = _status.record(module, module.params['root'], 'datafs', status_part(result, record['warnings']))
+    result['status'] = recorded['status']
+    result['changed'] = result.get('changed', False) or recorded['changed']
+
+
 def execute(module):
     """lw_datafs: the run asked for, under the lock; with state=mounted a failure falls back to the tmpfs. Returns
-    the result; a PersistenceError raised carries the result so far (the fallback's) and the actions done."""
+    the result; a PersistenceError raised carries the result so far (the fallback's) and the actions done. Both
+    are recorded in the status file when asked."""
     params = module.params
     for option in params['mount_options']:
         name = option.split('=', 1)[0].strip()
@@ -245,12 +271,12 @@ def execute(module):
     swap = _cmdline.swap_wanted(params['swap'], params['kernel_cmdline'])
     ctx = Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'],
                   replace_tmpfs=params['replace_tmpfs'])
-    record = dict(plans=[], seen=None)
+    record = dict(plans=[], seen=None, warnings=[])
     error = None
     try:
         with _module.lock(module):
             try:
-                return run(module, ctx, params['state'], record)
+                result = run(module, ctx, params['state'], record)
             except (MountConflict, LockTimeout):
                 raise
             except PersistenceError as exc:
@@ -258,6 +284,14 @@ def execute(module):
                     raise
                 error = exc
                 error.details.update(fallback(module, ctx, exc, record))
+            if error is None:
+                record_status(module, record, result)
+                return result
+            try:
+                record_status(module, record, error.details)
+            except PersistenceError as exc:
+                error.details['msg'] = '%s; the status file was not written: %s' % (
+                    error.details.get('msg', error.message), exc.message)
         raise error
     except PersistenceError as exc:
         done = [action for plan in record['plans'] for action in plan.done]

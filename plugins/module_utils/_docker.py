@@ -93,15 +93,20 @@ class DockerPlan:
         self.warnings = []
 
 
-def plan(root, config, data_root):
-    """Plan data-root = C(data_root) in C(config) and the directory C(data_root), all paths inside C(root)."""
+def plan(root, config, data_root, read_from=None):
+    """Plan data-root = C(data_root) in C(config) and the directory C(data_root), all paths inside C(root).
+    C(read_from): where to read the file instead (a check-mode prediction through an overlay not mounted yet)."""
     config_path = _mount.under(root, config)
     data_dir = _mount.under(root, data_root)
     found = DockerPlan(config_path, data_dir)
 
     config_dir = posixpath.dirname(config)
-    missing_config_dirs = _mount.missing_dirs(root, config_dir)
-    info = None if missing_config_dirs else _files.read_file(config_path)
+    if read_from is not None:
+        missing_config_dirs = []
+        info = _files.read_file(read_from)
+    else:
+        missing_config_dirs = _mount.missing_dirs(root, config_dir)
+        info = None if missing_config_dirs else _files.read_file(config_path)
     settings = parse_config(info.data, config_path) if info is not None else OrderedDict()
     found.before = info.data.decode('utf-8') if info is not None else ''
     found.previous = settings.get(DATA_ROOT_KEY)
@@ -141,16 +146,20 @@ def plan(root, config, data_root):
     return found
 
 
+def verify(root, config, data_root):
+    """Read back what was written: the file must now name the data root, the directory must be there."""
+    after = plan(root, config, data_root)
+    if after.plan:
+        raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
+
+
 def run(module, root, config, data_root):
     found = plan(root, config, data_root)
     for warning in found.warnings:
         module.warn(warning)
     if found.plan and not module.check_mode:
         found.plan.apply()
-        # Read back what was written: the file must now name the data root, the directory must be there.
-        after = plan(root, config, data_root)
-        if after.plan:
-            raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
+        verify(root, config, data_root)
     result = dict(changed=bool(found.plan), actions=found.plan.describe(), data_root=data_root,
                   previous_data_root=found.previous, config=found.config_path, directory=found.data_dir)
     if module._diff and found.plan:

@@ -89,6 +89,16 @@ options:
         run fails and says so, as it does without this option.
     type: bool
     default: false
+  record_status:
+    description:
+      - With O(state=mounted), record what this run found and did - the mode and why, the devices, profiles, swap
+        areas, whether it created the filesystem, its warnings, its failure - as the part C(datafs) of the status
+        file C(<root>/run/lightwhale/persistence.json) (see M(lightwhale.persistence.lw_status)), on success and on
+        failure alike. The file is written only when what it says changes, and C(changed) says so.
+      - A part C(boot) that the role recorded for an earlier run is dropped: this run starts a new record.
+      - The role M(lightwhale.persistence.boot) sets it, so that the everyday boot needs no separate status step.
+    type: bool
+    default: false
 notes:
   - Missing members are named by their btrfs device id (the name C(btrfs replace) takes), because a device that is
     gone has no path.
@@ -222,6 +232,11 @@ failure:
       O(state=mounted) the tmpfs is mounted so that the host still boots, and RV(mode) is V(volatile).
   returned: failure
   type: str
+status:
+  description: The status document as recorded (as it would be, in check mode); see M(lightwhale.persistence.lw_status).
+  returned: with O(record_status=true) and O(state=mounted)
+  type: dict
+  sample: {version: 1, mode: persistent, ok: false, overlays_missing: [/etc, /var, /home]}
 refused:
   description: Magic data partitions that could not be formatted, each with C(device) and C(reason); nothing written.
   returned: failure
@@ -245,6 +260,7 @@ def main():
         root=dict(type='path', default='/'),
         timeout=dict(type='int', default=30),
         replace_tmpfs=dict(type='bool', default=False),
+        record_status=dict(type='bool', default=False),
     ), supports_check_mode=True), _datafs.execute)
 
 

@@ -82,6 +82,28 @@ options:
         O(upper_base).
     type: path
     default: /mnt/lightwhale-data/lightwhale-state/overlay/work
+  docker:
+    description:
+      - With O(state=mounted), once the overlays are mounted, set Docker's C(data-root) to
+        C(/mnt/lightwhale-data/lightwhale-state/docker) in C(/etc/docker/daemon.json) and create that directory, as
+        M(lightwhale.persistence.docker_data_root) does with its defaults. The file is read and written through the
+        C(/etc) overlay, so the change lands in its upper layer; every other key is kept, and the file is rewritten
+        only when C(data-root) differs.
+      - Needs C(/etc) in O(paths); without it a warning says that Docker's data root is not set, and nothing is
+        written into the image.
+      - "In check mode, with the C(/etc) overlay still to be mounted, the file is read where the overlay will show
+        it from: its upper layer, else the image."
+    type: bool
+    default: false
+  record_status:
+    description:
+      - With O(state=mounted), record this run's part of the status file C(<root>/run/lightwhale/persistence.json)
+        (see M(lightwhale.persistence.lw_status)) - the overlays wanted (the file says which of them the kernel
+        shows mounted), Docker's data root when O(docker) set it, the warnings and the failure - on success and on
+        failure alike. The file is written only when what it says changes, and C(changed) says so.
+      - The role M(lightwhale.persistence.boot) sets it, so that the everyday boot needs no separate status step.
+    type: bool
+    default: false
 notes:
   - The lower bind is made private before the overlay is mounted, so that on a host whose root mount is shared
     the overlay does not propagate onto its own lower layer; then it is remounted read-only, because overlayfs
@@ -152,6 +174,30 @@ actions:
   elements: str
   sample: ["/etc: bind-mount /etc on /run/lightwhale/overlay/lower/etc",
            "/etc: make /run/lightwhale/overlay/lower/etc private and read-only"]
+docker:
+  description: Docker's data root as set by O(docker), and where; absent when O(docker) is off or there is no C(/etc).
+  returned: with O(docker=true), once the file was read
+  type: dict
+  contains:
+    data_root:
+      description: The data root, as seen inside O(root).
+      type: str
+      sample: /mnt/lightwhale-data/lightwhale-state/docker
+    previous_data_root:
+      description: What C(data-root) was before (null when unset).
+      type: str
+    config:
+      description: The file, on the host (under O(root)).
+      type: str
+      sample: /etc/docker/daemon.json
+    directory:
+      description: The data root directory, on the host (under O(root)).
+      type: str
+status:
+  description: The status document as recorded (as it would be, in check mode); see M(lightwhale.persistence.lw_status).
+  returned: with O(record_status=true) and O(state=mounted)
+  type: dict
+  sample: {version: 1, mode: persistent, ok: true, overlays: [/etc, /var, /home], overlays_missing: []}
 problems:
   description: Every reason the run was refused; nothing was mounted, unmounted or created.
   returned: failure
@@ -176,6 +222,8 @@ def main():
         state=dict(type='str', choices=['mounted', 'unmounted'], default='mounted'),
         root=dict(type='path', default='/'),
         timeout=dict(type='int', default=30),
+        docker=dict(type='bool', default=False),
+        record_status=dict(type='bool', default=False),
     ), supports_check_mode=True), _overlay_run.execute)
 
 

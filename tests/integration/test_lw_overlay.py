@@ -159,6 +159,58 @@ def test_check_mode_writes_nothing_and_predicts_the_real_run(box):
     assert real_down["diff"]["after"] == ""
 
 
+def test_docker_and_status_twice_change_once_and_check_mode_predicts_them(box):
+    """docker: data-root through the /etc overlay, read from its upper layer in check mode; record_status: this
+    step's part of the status file. Check mode writes neither; a real run writes both; the next writes nothing."""
+    docker = "/mnt/lightwhale-data/lightwhale-state/docker"
+    os.makedirs(box.upper("etc") + "/docker")
+    with open(box.upper("etc") + "/docker/daemon.json", "w", encoding="utf-8") as fh:
+        fh.write('{"log-level": "warn"}\n')
+    os.makedirs(box.path("etc/docker"))
+    with open(box.path("etc/docker/daemon.json"), "w", encoding="utf-8") as fh:
+        fh.write('{"image": "file"}\n')
+    before = box.snapshot()
+    check = assert_ok(box.lw(check=True, docker=True, record_status=True))
+    assert box.snapshot() == before and not os.path.exists(box.path("run/lightwhale/persistence.json"))
+    assert check["docker"]["previous_data_root"] is None
+    predicted = [a for a in check["actions"] if a.startswith("docker:")]
+    assert predicted == [f"docker: {box.path('etc/docker/daemon.json')}: add data-root = {docker} (1 other key(s) kept)",
+                         f"docker: {box.path(docker)}: create the data root (root, 0710)"], check["actions"]
+    assert check["status"]["overlays"] == ["/etc", "/var", "/home"] and check["status"]["docker_data_root"] == docker
+
+    real = assert_ok(box.lw(docker=True, record_status=True))
+    assert real.changed and [a for a in real["actions"] if a.startswith("docker:")] == predicted
+    with open(box.path("etc/docker/daemon.json"), encoding="utf-8") as fh:
+        assert fh.read() == '{\n  "log-level": "warn",\n  "data-root": "%s"\n}\n' % docker
+    status = real["status"]
+    assert status["ok"] and status["overlays_missing"] == [] and status["docker_data_root"] == docker
+    assert status["steps"] == {"overlay": {"overlays": ["/etc", "/var", "/home"], "docker_data_root": docker,
+                                           "warnings": []}}
+
+    again = assert_ok(box.lw(docker=True, record_status=True))
+    assert not again.changed and again["actions"] == [] and again["status"] == status
+    assert assert_ok(box.lw(check=True, docker=True, record_status=True))["actions"] == []
+
+
+def test_docker_without_etc_warns_and_writes_nothing_into_the_image(box):
+    result = assert_ok(box.lw(paths=["/var"], docker=True, record_status=True))
+    assert "docker" not in result and not os.path.exists(box.path("etc/docker"))
+    assert result["status"]["docker_data_root"] is None
+    assert any("/etc has no overlay" in w for w in result["status"]["warnings"]), result["status"]
+
+
+def test_a_broken_daemon_json_fails_after_the_overlays_and_is_recorded(box):
+    os.makedirs(box.path("etc/docker"))
+    with open(box.path("etc/docker/daemon.json"), "w", encoding="utf-8") as fh:
+        fh.write("[1]\n")
+    result = box.lw(docker=True, record_status=True)
+    assert result.failed and result.msg.startswith("Docker data-root: ") and "JSON list" in result.msg, result.explain()
+    assert_mounted(box)
+    assert result["status"]["failure"] == result.msg and not result["status"]["ok"]
+    with open(box.path("etc/docker/daemon.json"), encoding="utf-8") as fh:
+        assert fh.read() == "[1]\n"
+
+
 def test_first_run_actions_in_order(box):
     result = assert_ok(box.lw(paths=["/etc"]))
     e = "/etc: "
