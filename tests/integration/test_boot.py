@@ -35,16 +35,16 @@ from lwkit import blkid_probe
 from lwkit.overlay import mount_table, tree
 from lwkit.sysutil import read_swaps, run
 
-pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay",
-                                                          "docker_data_root", "lw_status")]
+pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
 
 DATA = "mnt/lightwhale-data"
 STATE = DATA + "/lightwhale-state"
 DOCKER = "/" + STATE + "/docker"
 PROFILES = {1: ("single", "dup"), 2: ("raid1", "raid1"), 3: ("raid1", "raid1c3")}
-EVERYDAY = {"lw_datafs": 1, "lw_overlay": 1, "docker_data_root": 1, "lw_status": 1}
+EVERYDAY = {"lw_datafs": 1, "lw_overlay": 1}
 SUMMARY_PREFIX = "lightwhale-persistence: "
-FAIL_TASK = "Fail - the host is not in the state its disks call for (it still boots; the status file says why)"
+FAIL_TASK = ("Summary - the line of the last status a step returned; fails when the host is not in the state its disks "
+             "call for")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -112,7 +112,7 @@ def test_first_boot_on_n_magic_disks_then_nothing_changes(boot, box, magic_disks
     assert summary_of(res) == status["summary"] == expected
 
     # The same boot run again (an operator, a restart of the unit): nothing to do, nothing written, and only the
-    # everyday path's four modules ran.
+    # everyday path's two modules ran.
     before = dict(status)
     again = ok(boot.boot(box, disks), changed=False)
     assert module_runs(again) == EVERYDAY, module_runs(again)
@@ -220,6 +220,33 @@ def test_reboot_keeps_what_was_written_to_etc_var_home(boot, box, magic_disks):
     power_off(disks)
 
 
+def test_every_boot_reads_daemon_json_and_puts_back_the_data_root(boot, box, magic_disks):
+    """Docker's data-root is read at every boot (inside the lw_overlay run, through the /etc overlay): an operator's
+    edit that lost it is repaired at the next boot, every other key kept; a boot with nothing to repair writes
+    nothing."""
+    disks = magic_disks(1)
+    lose = """printf '{"log-level": "warn"}\\n' > "$ROOT/etc/docker/daemon.json" """
+    first, _out = boot.boot_in_namespace(box, disks, after=lose)
+    ok(first, changed=True)
+    power_off(disks)
+
+    second, out = boot.boot_in_namespace(box, disks, after='cat "$ROOT/etc/docker/daemon.json"')
+    ok(second, changed=True)
+    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER}, out
+    overlay = task_results(second, action="lw_overlay")[0]["result"]
+    assert overlay["docker"]["previous_data_root"] is None
+    assert [a for a in overlay["actions"] if a.startswith("docker:")] == [
+        f"docker: {path(box, 'etc/docker/daemon.json')}: add data-root = {DOCKER} (1 other key(s) kept)"], overlay
+    assert module_runs(second) == EVERYDAY
+    power_off(disks)
+
+    third, out = boot.boot_in_namespace(box, disks, after='cat "$ROOT/etc/docker/daemon.json"')
+    overlay = task_results(ok(third, changed=True), action="lw_overlay")[0]["result"]
+    assert not any(a.startswith("docker:") for a in overlay["actions"]), overlay["actions"]
+    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER}
+    power_off(disks)
+
+
 def test_volatile_keeps_nothing_across_a_reboot(boot, box, loopdev):
     blank = loopdev("256M", name="blank")
     image = image_tree(box)
@@ -248,8 +275,10 @@ def test_docker_daemon_json_is_merged_and_left_alone_once_right(boot, box, magic
     assert list(json.loads(text).items()) == [("log-driver", "journald"), ("data-root", DOCKER),
                                               ("registry-mirrors", ["https://mirror.example"])]
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600, "the file's mode was not kept"
-    docker = task_results(res, action="docker_data_root")[0]["result"]
-    assert docker["previous_data_root"] == "/var/lib/docker" and docker["changed"]
+    overlay = task_results(res, action="lw_overlay")[0]["result"]
+    assert overlay["docker"]["previous_data_root"] == "/var/lib/docker"
+    assert any(action.startswith("docker: ") and ": set data-root = " in action for action in overlay["actions"]), \
+        overlay["actions"]
     # The image's file is untouched (it is the overlay's lower layer).
     with open(path(box, "run/lightwhale/overlay/lower/etc/docker/daemon.json"), encoding="utf-8") as fh:
         assert fh.read() == original
@@ -260,7 +289,8 @@ def test_docker_daemon_json_is_merged_and_left_alone_once_right(boot, box, magic
         fh.write(hand)
     mtime = os.stat(config).st_mtime_ns
     again = ok(boot.boot(box, disks), changed=False)
-    assert not task_results(again, action="docker_data_root")[0]["result"]["changed"]
+    overlay = task_results(again, action="lw_overlay")[0]["result"]
+    assert not overlay["changed"] and overlay["docker"]["previous_data_root"] == DOCKER
     with open(config, encoding="utf-8") as fh:
         assert fh.read() == hand
     assert os.stat(config).st_mtime_ns == mtime
@@ -343,7 +373,8 @@ def test_variables_reach_the_role(boot, box, magic_disks):
     assert not os.path.exists(path(box, "etc/docker"))
     status = status_of(box)
     assert status["swap_devices"] == [] and status["docker_data_root"] is None and status["overlays"] == ["/home"]
-    assert module_runs(res).get("docker_data_root") is None
+    overlay = task_results(res, action="lw_overlay")[0]["result"]
+    assert "docker" not in overlay and not any(action.startswith("docker:") for action in overlay["actions"])
 
 
 def test_bad_variables_are_refused_before_anything_runs(boot, box, magic_disks):

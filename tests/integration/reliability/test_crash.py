@@ -43,8 +43,7 @@ from lwkit.disk import MAGIC, write_header
 from lwkit.overlay import make_image, mount_table, tree, umount_under
 from lwkit.sysutil import read_swaps, run
 
-pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay",
-                                                          "docker_data_root", "lw_status")]
+pytestmark = [pytest.mark.needs_module(name) for name in ("magic_disk", "lw_datafs", "lw_overlay", "lw_status")]
 
 CRASH_ENV = "LIGHTWHALE_PERSISTENCE_CRASH_AT"
 TRACE_ENV = "LIGHTWHALE_PERSISTENCE_CRASH_TRACE"
@@ -68,12 +67,12 @@ def first_boot_actions(count):
     for disk in range(1, count + 1):                             # magic_disk partitioned, disk after disk
         actions += [f"{step}@{disk}" for step in ("clear-partitions", "write-gpt", "sync-partitions",
                                                   "wipe-partitions", "wipe-header")]
-    actions += [f"mkswap@{i}" for i in range(1, count + 1)]      # lw_datafs present
+    actions += [f"mkswap@{i}" for i in range(1, count + 1)]      # lw_datafs mounted again: it creates, then mounts
     actions += ["mkfs@1", "mount-top@1", "subvolume@1", "subvolume@2", "subvolume@3", "umount-top@1", "label@1"]
     actions += ["umount-tmpfs@1"]                                # lw_datafs mounted, replace_tmpfs: the tmpfs goes
     actions += ["mount-data@1", "mount-state@1"] + [f"swapon@{i}" for i in range(1, count + 1)]
     actions += overlay_actions(first=True)
-    actions += ["mkdir-config@1", "write-config@1", "mkdir-data-root@1"]  # docker_data_root
+    actions += ["mkdir-config@1", "write-config@1", "mkdir-data-root@1"]  # lw_overlay's Docker step
     return actions
 
 
@@ -226,7 +225,8 @@ def describe(root, disks):
     state["docker data root"] = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
     state["state tree"] = {rel: entry for rel, entry in tree(path(root, STATE)).items() if CANARY not in rel}
     status = status_of(root)
-    for key in ("time", "created", "summary"):
+    # The parts each step recorded ("steps") name the devices and the UUID again; the composed fields say it all.
+    for key in ("time", "created", "summary", "steps"):
         status.pop(key, None)
     status["uuid"] = "the members' UUID" if uuids == {status.get("uuid")} else status.get("uuid")
     for key in ("devices", "swap_devices"):

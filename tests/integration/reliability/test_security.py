@@ -277,7 +277,7 @@ def make_canary(workdir, name):
 def failures_naming(res, needle):
     """Failed task results (or the status file's failure) whose message names needle."""
     msgs = [str(r.get("result", {}).get("msg", "")) for r in task_results(res) if r.get("event") == "failed"]
-    msgs += [str(r.get("result", {}).get("failure", "")) for r in task_results(res, action="lw_status")]
+    msgs += [str((r.get("result", {}).get("status") or {}).get("failure", "")) for r in task_results(res)]
     return [m for m in msgs if needle in m]
 
 
