@@ -5,12 +5,14 @@
 # Against it, a one-task local playbook (ansible.builtin.ping) run the same way on the same machine, and the ratio.
 # Prints figures; asserts nothing about time. Run as root from the repo root:
 #   bash tests/bench/bench_boot.sh [ROUNDS]        (default 7 rounds; median and min of each)
-# Measured (wall time of the ansible-playbook process, each in a namespace of its own):
+# Measured (wall time, each in a namespace of its own):
 #   1. ping        a one-task playbook: ansible.builtin.ping
 #   2. everyday    the boot playbook on 2 loop disks (RAID1) holding the data filesystem
 #   3. wrapper     the same boot through the boot hook's wrapper (logging, summary line included)
 #   4. second run  the boot playbook again in the same namespace (nothing to do: an operator's re-run)
-# and, once, the modules the everyday path ran (from a result callback).
+#   5. shell       the same everyday boot as plain shell commands (partx, btrfs device scan, mount, swapon, the
+#                  binds and overlays, a look at daemon.json): the floor of the work itself, without Ansible
+# and, once each: the modules the everyday path ran (from a result callback), and the first boot on 1, 2 and 3 disks.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../../scripts/lib/env.sh
@@ -24,19 +26,22 @@ CALLBACKS=$LW_ROOT/tests/integration/lwkit/callback_plugins
 WORK=$(mktemp -d /tmp/lwbench-XXXXXX)
 ROOT=$WORK/root
 LOOPS=()
+OTHER_LOOPS=()
 
-# What a power-off does to the disks: swap off (by /dev path: /proc/swaps shows areas of an ended namespace without
-# /dev), btrfs members and partitions forgotten by the kernel.
+# What a power-off does to the disks (default: the bench's two; or the loop devices given): swap off (by /dev path:
+# /proc/swaps shows areas of an ended namespace without /dev), btrfs members and partitions forgotten by the kernel.
 power_off() {
     local loop area
+    local loops=("$@")
+    [ "$#" -gt 0 ] || loops=("${LOOPS[@]}")
     while read -r area _; do
-        for loop in "${LOOPS[@]}"; do
+        for loop in "${loops[@]}"; do
             if [[ $(basename -- "$area") == "$(basename -- "$loop")"p* ]]; then
                 swapoff "/dev/$(basename -- "$area")" 2>/dev/null || true
             fi
         done
     done < <(tail -n +2 /proc/swaps)
-    for loop in "${LOOPS[@]}"; do
+    for loop in "${loops[@]}"; do
         for area in "$loop"p*; do
             if [ -b "$area" ]; then btrfs device scan --forget "$area" >/dev/null 2>&1 || true; fi
         done
@@ -46,8 +51,8 @@ power_off() {
 
 cleanup() {
     local loop
-    power_off
-    for loop in "${LOOPS[@]}"; do
+    power_off "${LOOPS[@]}" "${OTHER_LOOPS[@]}"
+    for loop in "${LOOPS[@]}" "${OTHER_LOOPS[@]}"; do
         losetup -d "$loop" 2>/dev/null || true
     done
     rm -rf -- "$WORK"
@@ -82,12 +87,30 @@ export LIGHTWHALE_PERSISTENCE_CONFIG=/nonexistent LIGHTWHALE_PERSISTENCE_ROOT=$R
     LIGHTWHALE_PERSISTENCE_ANSIBLE_PLAYBOOK=$LW_VENV_OLD/bin/ansible-playbook
 VARS="{\"lightwhale_persistence_root\": \"$ROOT\", \"lightwhale_persistence_devices\": [\"${LOOPS[0]}\", \"${LOOPS[1]}\"]}"
 
+# The everyday boot as plain shell commands, for the inner bash of boot_once (DEVS: the disks): the floor of the work.
+# shellcheck disable=SC2016 # the script is for the inner bash, which expands it
+SHELL_BOOT='
+    R=$LIGHTWHALE_PERSISTENCE_ROOT S=$R/mnt/lightwhale-data/lightwhale-state
+    for disk in $DEVS; do partx --add "$disk"; done
+    data=$(blkid -o device -t LABEL=lightwhale-data "${DEVS%% *}p2")
+    btrfs device scan $(for disk in $DEVS; do echo "${disk}p2"; done) > /dev/null
+    mount -o subvol=/@lightwhale-data "$data" "$R/mnt/lightwhale-data"
+    mount -o subvol=/@lightwhale-state "$data" "$S"
+    for disk in $DEVS; do swapon "${disk}p1"; done
+    for dir in etc var home; do
+        lower=$R/run/lightwhale/overlay/lower/$dir
+        mkdir -p "$lower"
+        mount --bind "$R/$dir" "$lower" && mount --make-private "$lower" && mount -o remount,bind,ro "$lower"
+        mount -t overlay overlay -o "lowerdir=$lower,upperdir=$S/overlay/upper/$dir,workdir=$S/overlay/work/$dir" "$R/$dir"
+    done
+    grep -q "\"data-root\": \"/mnt/lightwhale-data/lightwhale-state/docker\"" "$R/etc/docker/daemon.json"'
+
 # boot_once KIND: one boot in a fresh namespace; prints its wall time (seconds) on the last line.
-# KIND: ping | everyday | wrapper | second (everyday, then the same again: the time of the second run).
+# KIND: ping | everyday | wrapper | second (everyday, then the same again: the time of the second run) | shell.
 boot_once() {
     # shellcheck disable=SC2016 # the script is for the inner bash, which expands it
     unshare --mount --propagation private env KIND="$1" VARS="$VARS" PB="$LW_VENV_OLD/bin/ansible-playbook" \
-        WRAPPER="$WRAPPER" PING="$WORK/ping.yml" bash -c '
+        WRAPPER="$WRAPPER" PING="$WORK/ping.yml" DEVS="${LOOPS[*]}" SHELL_BOOT="$SHELL_BOOT" bash -c '
         set -e
         mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
         eval "$(sh "$WRAPPER" env)"
@@ -99,10 +122,36 @@ boot_once() {
             ping) "$PB" "$PING" ;;
             everyday | second) playbook ;;
             wrapper) sh "$WRAPPER" start ;;
+            shell) eval "$SHELL_BOOT" ;;
         esac > /dev/null
         end=$(date +%s.%N)
         awk -v a="$start" -v b="$end" "BEGIN { printf \"%.3f\n\", b - a }"'
     power_off
+}
+
+# first_boot_on COUNT: a first boot on COUNT fresh magic loop disks under a root of their own; prints its wall time.
+first_boot_on() {
+    local count=$1 root=$WORK/root-$1 loops=() i vars
+    for i in $(seq 1 "$count"); do
+        truncate -s 1G "$WORK/first-$count-$i.img"
+        loops+=("$(losetup --find --show "$WORK/first-$count-$i.img")")
+        OTHER_LOOPS+=("${loops[-1]}")
+        echo "lightwhale-please-format-me" | dd conv=notrunc of="${loops[-1]}" status=none
+    done
+    mkdir -p "$root"/{etc,var/lib,home,run,mnt/lightwhale-data}
+    vars="{\"lightwhale_persistence_root\": \"$root\", \"lightwhale_persistence_devices\": [$(printf '"%s",' "${loops[@]}" | sed 's/,$//')]}"
+    # shellcheck disable=SC2016 # the script is for the inner bash, which expands it
+    unshare --mount --propagation private env VARS="$vars" PB="$LW_VENV_OLD/bin/ansible-playbook" WRAPPER="$WRAPPER" \
+        LIGHTWHALE_PERSISTENCE_ROOT="$root" bash -c '
+        set -e
+        mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
+        eval "$(sh "$WRAPPER" env)"
+        cd /
+        start=$(date +%s.%N)
+        "$PB" lightwhale.persistence.boot -e "$VARS" > /dev/null
+        end=$(date +%s.%N)
+        awk -v a="$start" -v b="$end" "BEGIN { printf \"%.3f\n\", b - a }"'
+    power_off "${loops[@]}"
 }
 
 # summarize LABEL TIMES...: prints "LABEL median min (n runs)" and leaves the median in $MEDIAN.
@@ -140,9 +189,9 @@ PY
 
 echo "bench: $ROUNDS rounds, each round one boot of every kind in turn (so that the load of this machine weighs on"
 echo "bench: all kinds alike); $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loadavg), $("$LW_VENV_OLD/bin/ansible-playbook" --version 2>/dev/null | sed -n 1p)"
-T_PING=() T_EVERYDAY=() T_WRAPPER=() T_SECOND=()
+T_PING=() T_EVERYDAY=() T_WRAPPER=() T_SECOND=() T_SHELL=()
 for _ in $(seq 1 "$ROUNDS"); do
-    for kind in ping everyday wrapper second; do
+    for kind in ping everyday wrapper second shell; do
         out=$(boot_once "$kind") || { echo "bench: $kind failed:" >&2; echo "$out" | tail -20 >&2; exit 1; }
         t=$(tail -n 1 <<< "$out")
         case $kind in
@@ -150,6 +199,7 @@ for _ in $(seq 1 "$ROUNDS"); do
             everyday) T_EVERYDAY+=("$t") ;;
             wrapper) T_WRAPPER+=("$t") ;;
             second) T_SECOND+=("$t") ;;
+            shell) T_SHELL+=("$t") ;;
         esac
     done
 done
@@ -158,7 +208,14 @@ PING=$MEDIAN
 summarize "2. everyday boot (ansible-playbook ...boot)" "${T_EVERYDAY[@]}"
 EVERYDAY=$MEDIAN
 summarize "3. everyday boot through the wrapper" "${T_WRAPPER[@]}"
+WRAPPED=$MEDIAN
 summarize "4. the boot run again (nothing to do)" "${T_SECOND[@]}"
+summarize "5. the everyday boot as plain shell commands" "${T_SHELL[@]}"
 echo "modules run on the everyday path: $modules"
 awk -v b="$EVERYDAY" -v p="$PING" 'BEGIN { printf "ratio everyday boot / ping (medians): %.2f\n", b / p }'
+awk -v w="$WRAPPED" -v b="$EVERYDAY" 'BEGIN { printf "the wrapper adds (medians): %.3f s\n", w - b }'
+echo "bench: first boots (one run each) ..."
+printf '%-52s %6.3f s\n' "first boot, 1 disk (single/dup)" "$(first_boot_on 1 | tail -n 1)"
+printf '%-52s %6.3f s\n' "first boot, 2 disks (raid1/raid1)" "$(tail -n 1 <<< "$first")"
+printf '%-52s %6.3f s\n' "first boot, 3 disks (raid1/raid1c3)" "$(first_boot_on 3 | tail -n 1)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
