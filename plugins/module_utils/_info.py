@@ -17,6 +17,7 @@ import errno
 import json
 import os
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
@@ -154,9 +155,23 @@ def space_of(path):
     return dict(size=info.f_blocks * info.f_frsize, free=info.f_bavail * info.f_frsize)
 
 
+def by_devid(names, dev_dir='/dev'):
+    """Member names in btrfs device-id order, as lw_datafs lists members (each id read from the member's
+    superblock); a member whose superblock cannot be read goes last."""
+    def key(name):
+        try:
+            superblock = _btrfs.parse_superblock(_blockdev.read_bytes(
+                os.path.join(dev_dir, name), _btrfs.SUPERBLOCK_OFFSET, _btrfs.SUPERBLOCK_SIZE))
+        except (PersistenceError, ValueError):
+            return (1, 0, name)
+        return (0, superblock.devid, name) if superblock.is_btrfs else (1, 0, name)
+    return sorted(names, key=key)
+
+
 def kernel_filesystem(fsid, label, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
-    """A mounted data filesystem as the kernel describes it: members present and missing, device count."""
-    names = _btrfs.kernel_devices(fsid, sys_fs_btrfs) or []
+    """A mounted data filesystem as the kernel describes it: members present (in device-id order) and missing,
+    device count."""
+    names = by_devid(_btrfs.kernel_devices(fsid, sys_fs_btrfs) or [])
     devids = _btrfs.kernel_devids(fsid, sys_fs_btrfs) or []
     missing = _btrfs.kernel_missing(fsid, sys_fs_btrfs) or []
     return dict(label=label, uuid=fsid, mounted=True, members=['/dev/' + name for name in names],

@@ -11,10 +11,12 @@ __metaclass__ = type
 
 import json
 import os
+import struct
 
 import pytest
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _info
 from ansible_collections.lightwhale.persistence.plugins.module_utils._blockdev import BlockDevice
 from ansible_collections.lightwhale.persistence.plugins.module_utils._candidates import Disk
@@ -172,6 +174,24 @@ def test_kernel_filesystem_from_sysfs(tmp_path):
     found = _info.kernel_filesystem(FSID, 'lightwhale-data', str(tmp_path))
     assert found == dict(label='lightwhale-data', uuid=FSID, mounted=True, members=['/dev/sdb2'],
                          missing=['devid 2'], num_devices=2)
+
+
+def _member(dev, name, devid):
+    """A file holding a btrfs superblock of device id C(devid) at 64 KiB, as a member's device node would."""
+    data = bytearray(4096)
+    data[64:72] = _btrfs.MAGIC
+    struct.pack_into('<Q', data, 201, devid)
+    with open(str(dev / name), 'wb') as handle:
+        handle.seek(65536)
+        handle.write(bytes(data))
+
+
+def test_members_are_listed_in_device_id_order_not_by_name(tmp_path):
+    # sysfs lists loop20p2 before loop2p2; the filesystem's first device is loop2p2.
+    _member(tmp_path, 'loop2p2', 1)
+    _member(tmp_path, 'loop20p2', 2)
+    (tmp_path / 'gone').write_bytes(b'')
+    assert _info.by_devid(['gone', 'loop20p2', 'loop2p2'], str(tmp_path)) == ['loop2p2', 'loop20p2', 'gone']
 
 
 def result(mode='persistent', fs=True, **values):
