@@ -243,8 +243,9 @@ def fallback(module, ctx, error, record):
 
 def status_part(result, warnings):
     """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
-    part = dict((key, result.get(key)) for key in ('mode', 'failure', 'label', 'uuid', 'devices', 'missing',
-                                                     'data_profile', 'metadata_profile', 'created', 'swap_devices'))
+    keys = ('mode', 'failure', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
+            'swap_devices')
+    part = dict((key, result.get(key)) for key in keys)
     part['warnings'] = list(warnings)
     return part
 

@@ -95,7 +95,7 @@ options:
         areas, whether it created the filesystem, its warnings, its failure - as the part C(datafs) of the status
         file C(<root>/run/lightwhale/persistence.json) (see M(lightwhale.persistence.lw_status)), on success and on
         failure alike. The file is written only when what it says changes, and C(changed) says so.
-      - A part C(boot) that the role recorded for an earlier run is dropped: this run starts a new record.
+      - A part C(boot) that the role recorded for an earlier run is dropped, since this run starts a new record.
       - The role M(lightwhale.persistence.boot) sets it, so that the everyday boot needs no separate status step.
     type: bool
     default: false
