@@ -154,7 +154,8 @@ def test_decoys_next_to_magic_disks_stay_byte_for_byte(boot, box, magic_disks, d
     status = status_of(box)
     assert status["mode"] == "persistent" and status["devices"] == [magic.part(2)], status
     assert hash_images(decoys) == hashes, "a decoy was written to"
-    assert not any(s.startswith(tuple(d.path for d in decoys)) for s in read_swaps())
+    # A decoy's partitions are <decoy>p<N>: /dev/loop1 must not match another test's /dev/loop10p1.
+    assert not any(s.startswith(tuple(d.path + "p" for d in decoys)) for s in read_swaps())
 
 
 def test_check_mode_writes_nothing(boot, box, magic_disks):
