@@ -206,9 +206,9 @@ def record(module, root, step, part, mounted=None):
     parts = OrderedDict((name, parts[name]) for name in STEPS if name in parts)
 
     arguments = compose(parts)
-    wanted = ['/' + path.strip('/') for path in arguments['overlays']]
+    wanted = ['/' + item.strip('/') for item in arguments['overlays']]
     shown = (mounted or mounted_now(root))(wanted)
-    arguments.update(overlays=shown, overlays_missing=[path for path in wanted if path not in shown])
+    arguments.update(overlays=shown, overlays_missing=[item for item in wanted if item not in shown])
     status = build(**arguments)
     if created_earlier(old, status):
         # This boot created the filesystem; a later run of the same boot only finds it.
