@@ -60,7 +60,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$LW_VENV_OLD/bin/ansible-galaxy" collection build --force --output-path "$WORK" "$LW_ROOT" >/dev/null
+# Ansible's own warnings on standard error (a deprecation in a library it imports) are kept in a file, shown when a
+# boot fails.
+ERRORS=$WORK/stderr
+"$LW_VENV_OLD/bin/ansible-galaxy" collection build --force --output-path "$WORK" "$LW_ROOT" >/dev/null 2>"$ERRORS"
 "$LW_VENV_OLD/bin/ansible-galaxy" collection install --force -p "$WORK/collections" \
     "$WORK"/lightwhale-persistence-*.tar.gz >/dev/null 2>&1
 
@@ -164,7 +167,7 @@ summarize() {
 }
 
 echo "bench: first boot (lays out 2 magic disks, RAID1, overlays, Docker) ..."
-first=$(boot_once everyday)
+first=$(boot_once everyday 2>"$ERRORS") || { echo "bench: the first boot failed:" >&2; tail -20 "$ERRORS" >&2; exit 1; }
 echo "bench: first boot took $(tail -n 1 <<< "$first") s"
 
 # The modules of the everyday path, counted from a result callback (one more everyday boot).
@@ -174,7 +177,7 @@ unshare --mount --propagation private env VARS="$VARS" PB="$LW_VENV_OLD/bin/ansi
     mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
     eval "$(sh "$WRAPPER" env)"
     cd / && ANSIBLE_CALLBACK_PLUGINS=$CALLBACKS ANSIBLE_CALLBACKS_ENABLED=lwkit_results LWKIT_RESULTS_FILE=$RESULTS \
-        "$PB" lightwhale.persistence.boot -e "$VARS" > /dev/null'
+        "$PB" lightwhale.persistence.boot -e "$VARS" > /dev/null' 2>"$ERRORS"
 power_off
 modules=$("$LW_VENV_OLD/bin/python" - "$WORK/results.jsonl" <<'PY'
 import collections, json, sys
@@ -192,7 +195,12 @@ echo "bench: all kinds alike); $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loa
 T_PING=() T_EVERYDAY=() T_WRAPPER=() T_SECOND=() T_SHELL=()
 for _ in $(seq 1 "$ROUNDS"); do
     for kind in ping everyday wrapper second shell; do
-        out=$(boot_once "$kind") || { echo "bench: $kind failed:" >&2; echo "$out" | tail -20 >&2; exit 1; }
+        out=$(boot_once "$kind" 2>"$ERRORS") || {
+            echo "bench: $kind failed:" >&2
+            echo "$out" | tail -20 >&2
+            tail -20 "$ERRORS" >&2
+            exit 1
+        }
         t=$(tail -n 1 <<< "$out")
         case $kind in
             ping) T_PING+=("$t") ;;
@@ -215,7 +223,7 @@ echo "modules run on the everyday path: $modules"
 awk -v b="$EVERYDAY" -v p="$PING" 'BEGIN { printf "ratio everyday boot / ping (medians): %.2f\n", b / p }'
 awk -v w="$WRAPPED" -v b="$EVERYDAY" 'BEGIN { printf "the wrapper adds (medians): %.3f s\n", w - b }'
 echo "bench: first boots (one run each) ..."
-printf '%-52s %6.3f s\n' "first boot, 1 disk (single/dup)" "$(first_boot_on 1 | tail -n 1)"
+printf '%-52s %6.3f s\n' "first boot, 1 disk (single/dup)" "$(first_boot_on 1 2>"$ERRORS" | tail -n 1)"
 printf '%-52s %6.3f s\n' "first boot, 2 disks (raid1/raid1)" "$(tail -n 1 <<< "$first")"
-printf '%-52s %6.3f s\n' "first boot, 3 disks (raid1/raid1c3)" "$(first_boot_on 3 | tail -n 1)"
+printf '%-52s %6.3f s\n' "first boot, 3 disks (raid1/raid1c3)" "$(first_boot_on 3 2>"$ERRORS" | tail -n 1)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
