@@ -132,9 +132,10 @@ boot_once() {
     power_off
 }
 
-# first_boot_on COUNT: a first boot on COUNT fresh magic loop disks under a root of their own; prints its wall time.
+# first_boot_on COUNT: a first boot on COUNT fresh magic loop disks under a root of their own; leaves its wall time in
+# FIRST_BOOT (not run in a subshell: the loop devices it attaches must reach OTHER_LOOPS, which the cleanup detaches).
 first_boot_on() {
-    local count=$1 root=$WORK/root-$1 loops=() i vars
+    local count=$1 root=$WORK/root-$1 loops=() i vars out
     for i in $(seq 1 "$count"); do
         truncate -s 1G "$WORK/first-$count-$i.img"
         loops+=("$(losetup --find --show "$WORK/first-$count-$i.img")")
@@ -144,7 +145,7 @@ first_boot_on() {
     mkdir -p "$root"/{etc,var/lib,home,run,mnt/lightwhale-data}
     vars="{\"lightwhale_persistence_root\": \"$root\", \"lightwhale_persistence_devices\": [$(printf '"%s",' "${loops[@]}" | sed 's/,$//')]}"
     # shellcheck disable=SC2016 # the script is for the inner bash, which expands it
-    unshare --mount --propagation private env VARS="$vars" PB="$LW_VENV_OLD/bin/ansible-playbook" WRAPPER="$WRAPPER" \
+    out=$(unshare --mount --propagation private env VARS="$vars" PB="$LW_VENV_OLD/bin/ansible-playbook" WRAPPER="$WRAPPER" \
         LIGHTWHALE_PERSISTENCE_ROOT="$root" bash -c '
         set -e
         mount -t tmpfs -o mode=0755 lwbench-run "$LIGHTWHALE_PERSISTENCE_ROOT/run"
@@ -153,8 +154,13 @@ first_boot_on() {
         start=$(date +%s.%N)
         "$PB" lightwhale.persistence.boot -e "$VARS" > /dev/null
         end=$(date +%s.%N)
-        awk -v a="$start" -v b="$end" "BEGIN { printf \"%.3f\n\", b - a }"'
+        awk -v a="$start" -v b="$end" "BEGIN { printf \"%.3f\n\", b - a }"' 2>"$ERRORS") || {
+        echo "bench: the first boot on $count disk(s) failed:" >&2
+        tail -20 "$ERRORS" >&2
+        exit 1
+    }
     power_off "${loops[@]}"
+    FIRST_BOOT=$(tail -n 1 <<< "$out")
 }
 
 # summarize LABEL TIMES...: prints "LABEL median min (n runs)" and leaves the median in $MEDIAN.
@@ -223,7 +229,9 @@ echo "modules run on the everyday path: $modules"
 awk -v b="$EVERYDAY" -v p="$PING" 'BEGIN { printf "ratio everyday boot / ping (medians): %.2f\n", b / p }'
 awk -v w="$WRAPPED" -v b="$EVERYDAY" 'BEGIN { printf "the wrapper adds (medians): %.3f s\n", w - b }'
 echo "bench: first boots (one run each) ..."
-printf '%-52s %6.3f s\n' "first boot, 1 disk (single/dup)" "$(first_boot_on 1 2>"$ERRORS" | tail -n 1)"
+first_boot_on 1
+printf '%-52s %6.3f s\n' "first boot, 1 disk (single/dup)" "$FIRST_BOOT"
 printf '%-52s %6.3f s\n' "first boot, 2 disks (raid1/raid1)" "$(tail -n 1 <<< "$first")"
-printf '%-52s %6.3f s\n' "first boot, 3 disks (raid1/raid1c3)" "$(first_boot_on 3 2>"$ERRORS" | tail -n 1)"
+first_boot_on 3
+printf '%-52s %6.3f s\n' "first boot, 3 disks (raid1/raid1c3)" "$FIRST_BOOT"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
