@@ -143,12 +143,6 @@ def verify(state, ctx, before, after, planned):
                                device=action.device)
 
 
-def warn(module, record, text):
-    """A warning of this run: to Ansible, and kept for the status file."""
-    module.warn(text)
-    record['warnings'].append(text)
-
-
 def run(module, ctx, state, record):
     cleanup = _datafs_create.plan_cleanup(ctx, _mountinfo.read_mounts())
     record['plans'].append(cleanup)
@@ -161,7 +155,7 @@ def run(module, ctx, state, record):
     record['seen'] = seen
     decision = seen.decision
     for warning in decision.warnings:
-        warn(module, record, warning)
+        _module.warn(module, record['warnings'], warning)
     planned = _datafs_mount.Planned()
     record['plans'].append(planned.plan)
     if state == 'unmounted':
@@ -181,7 +175,7 @@ def run(module, ctx, state, record):
         after_seen = seen
         if planned.plan:
             for problem in planned.apply():
-                warn(module, record, problem)
+                _module.warn(module, record['warnings'], problem)
             mounts_only = all(action.step in MOUNTS_ONLY for action in planned.plan.actions)
             after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)
             verify(state, ctx, seen, after_seen, planned)
@@ -194,7 +188,7 @@ def run(module, ctx, state, record):
     if module._diff and actions:
         result['diff'] = dict(before=before, after=after)
     for warning in _datafs_report.warnings(result):
-        warn(module, record, warning)
+        _module.warn(module, record['warnings'], warning)
     return result
 
 

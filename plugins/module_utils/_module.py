@@ -12,6 +12,12 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils._errors imp
 from ansible_collections.lightwhale.persistence.plugins.module_utils._lock import run_lock
 
 
+def warn(module, notes, text):
+    """A warning of this run: to Ansible, and kept in C(notes) for the status file."""
+    module.warn(text)
+    notes.append(text)
+
+
 def lock(module, root=None):
     """The persistence lock of a real run under C(root) (default: the root option); check mode takes none."""
     return run_lock(module.params['root'] if root is None else root, module.params['timeout'], module.check_mode)

@@ -27,12 +27,6 @@ DOCKER_WITHOUT_ETC = ("Docker data-root not set: /etc has no overlay, and daemon
                       "image")
 
 
-def warn(module, notes, text):
-    """A warning of this run: to Ansible, and kept for the status file."""
-    module.warn(text)
-    notes.append(text)
-
-
 def probe(specs):
     mounts = _mountinfo.read_mounts()
     return [_overlay.inspect(mounts, layers) for layers in specs]
@@ -46,7 +40,7 @@ def run(module, runner, root, specs, notes):
     else:
         plan, warnings = _overlay_plan.plan_unmounted(runner, states), []
     for warning in warnings:
-        warn(module, notes, warning)
+        _module.warn(module, notes, warning)
     touched = [layers.path for layers in specs if layers.path in plan.expected]
     before = ''.join(state.table() for state in states if state.layers.path in touched)
 
@@ -76,7 +70,7 @@ def docker(module, root, specs, result, notes):
     file is read where the overlay will show it from: its upper layer, else the image."""
     etc = [layers for layers in specs if layers.path == '/etc']
     if not etc:
-        warn(module, notes, DOCKER_WITHOUT_ETC)
+        _module.warn(module, notes, DOCKER_WITHOUT_ETC)
         return None
     read_from = None
     if module.check_mode and _overlay.inspect(_mountinfo.read_mounts(), etc[0]).overlay is None:
@@ -93,7 +87,7 @@ def docker(module, root, specs, result, notes):
     try:
         found = _docker.plan(root, _layout.DOCKER_CONFIG, _layout.DOCKER_DATA_ROOT, read_from)
         for warning in found.warnings:
-            warn(module, notes, warning)
+            _module.warn(module, notes, warning)
         if found.plan and not module.check_mode:
             found.plan.apply()
             _docker.verify(root, _layout.DOCKER_CONFIG, _layout.DOCKER_DATA_ROOT)
