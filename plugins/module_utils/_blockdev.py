@@ -115,8 +115,12 @@ def holders(name):
     found = []
     for part in [name] + kernel_partitions(name):
         path = os.path.join(SYS_CLASS_BLOCK, part, 'holders')
-        if os.path.isdir(path):
+        try:
             found.extend(os.listdir(path))
+        except OSError as exc:
+            # A partition removed while we look has no holders.
+            if exc.errno != errno.ENOENT:
+                raise ProbeError('cannot list %s: %s' % (path, exc), device='/dev/' + name)
     return sorted(found)
 
 

@@ -161,10 +161,8 @@ def mounted_members(sys_fs_btrfs=SYS_FS_BTRFS):
     """Kernel names of the devices of every mounted btrfs (any mount namespace): {kernel name: fsid}."""
     found = {}
     for fsid in _listdir(sys_fs_btrfs) or []:
-        devices = os.path.join(sys_fs_btrfs, fsid, 'devices')
-        if not os.path.isdir(devices):
-            continue
-        for name in os.listdir(devices):
+        # A filesystem unmounted while we look (any process, any namespace) leaves no devices: skip it.
+        for name in _listdir(os.path.join(sys_fs_btrfs, fsid, 'devices')) or []:
             found[name] = fsid
     return found
 

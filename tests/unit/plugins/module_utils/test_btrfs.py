@@ -8,6 +8,7 @@ __metaclass__ = type
 
 import base64
 import os
+import shutil
 import struct
 import uuid
 import zlib
@@ -248,6 +249,21 @@ def test_kernel_views_of_mounted_filesystems(tmp_path):
     assert _btrfs.kernel_missing('cccc', base) is None
     assert _btrfs.mounted_members(os.path.join(base, 'absent')) == {}
 
+
+
+def test_filesystem_unmounted_while_members_are_listed(tmp_path, monkeypatch):
+    """Another process unmounts a filesystem just before its devices are listed: it is not mounted, not an error."""
+    base = _sysfs(tmp_path, 'aaaa', ['loop1p2'])
+    _sysfs(tmp_path, 'bbbb', ['loop5p2'])
+    listdir = os.listdir
+
+    def unmount_then_listdir(path):
+        if path == os.path.join(base, 'bbbb', 'devices'):
+            shutil.rmtree(os.path.join(base, 'bbbb'))
+        return listdir(path)
+
+    monkeypatch.setattr(os, 'listdir', unmount_then_listdir)
+    assert _btrfs.mounted_members(base) == {'loop1p2': 'aaaa'}
 
 def test_is_subvolume_of_plain_directories(tmp_path):
     assert not _btrfs.is_subvolume(str(tmp_path / 'absent'))
