@@ -250,7 +250,6 @@ def test_kernel_views_of_mounted_filesystems(tmp_path):
     assert _btrfs.mounted_members(os.path.join(base, 'absent')) == {}
 
 
-
 def test_filesystem_unmounted_while_members_are_listed(tmp_path, monkeypatch):
     """Another process unmounts a filesystem just before its devices are listed: it is not mounted, not an error."""
     base = _sysfs(tmp_path, 'aaaa', ['loop1p2'])
@@ -264,6 +263,7 @@ def test_filesystem_unmounted_while_members_are_listed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, 'listdir', unmount_then_listdir)
     assert _btrfs.mounted_members(base) == {'loop1p2': 'aaaa'}
+
 
 def test_is_subvolume_of_plain_directories(tmp_path):
     assert not _btrfs.is_subvolume(str(tmp_path / 'absent'))
