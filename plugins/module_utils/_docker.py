@@ -26,6 +26,10 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils._errors imp
 from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
 
 DATA_ROOT_KEY = 'data-root'
+# Docker's btrfs storage driver makes a nested subvolume per layer, which snapshots and rollback of the state refuse:
+# another driver is set unless the operator chose one, or Docker already keeps its layers with btrfs there.
+STORAGE_DRIVER_KEY = 'storage-driver'
+DEFAULT_STORAGE_DRIVER = 'overlay2'
 # dockerd before 23.0 also read the data root from 'graph' and refuses a file that sets both.
 LEGACY_KEY = 'graph'
 DATA_ROOT_MODE = 0o710
@@ -93,9 +97,20 @@ class DockerPlan:
         self.warnings = []
 
 
-def plan(root, config, data_root, read_from=None):
-    """Plan data-root = C(data_root) in C(config) and the directory C(data_root), all paths inside C(root).
-    C(read_from): where to read the file instead (a check-mode prediction through an overlay not mounted yet)."""
+def wanted_driver(settings, data_dir, storage_driver):
+    """The storage driver to add to C(settings), or None: only when none is set, and Docker has not stored layers
+    with its btrfs driver in C(data_dir) already (switching would hide its images and containers)."""
+    if not storage_driver or STORAGE_DRIVER_KEY in settings:
+        return None
+    if os.path.isdir(os.path.join(data_dir, 'btrfs')):
+        return None
+    return storage_driver
+
+
+def plan(root, config, data_root, read_from=None, storage_driver=DEFAULT_STORAGE_DRIVER):
+    """Plan data-root = C(data_root) in C(config) and the directory C(data_root), all paths inside C(root), and the
+    storage driver (wanted_driver). C(read_from): where to read the file instead (a check-mode prediction through an
+    overlay not mounted yet)."""
     config_path = _mount.under(root, config)
     data_dir = _mount.under(root, data_root)
     found = DockerPlan(config_path, data_dir)
@@ -122,20 +137,30 @@ def plan(root, config, data_root, read_from=None):
         raise PersistenceError('%s does not exist: the data filesystem (or the volatile tmpfs) is not mounted, or '
                                'data_root is wrong; nothing changed' % os.path.dirname(data_dir))
 
-    if found.previous != data_root:
+    driver = wanted_driver(settings, data_dir, storage_driver)
+    if storage_driver and STORAGE_DRIVER_KEY not in settings and driver is None:
+        found.warnings.append('Docker keeps its layers with its btrfs storage driver in %s: snapshots and rollback of '
+                              'the state refuse while those subvolumes are there (choose another storage-driver in %s '
+                              'and move the images off)' % (data_dir, config_path))
+    if found.previous != data_root or driver is not None:
         merged = merge(settings, data_root)
+        if driver is not None:
+            merged[STORAGE_DRIVER_KEY] = driver
         found.after = render(merged)
         if missing_config_dirs:
             found.plan.add('mkdir-config', _mount.under(root, config_dir), 'create the directory (root, 0755)',
                            functools.partial(_mount.make_dirs, root, config_dir, CONFIG_DIR_MODE))
         mode, uid, gid = (info.mode, info.uid, info.gid) if info is not None else (CONFIG_MODE, 0, 0)
+        added = ', %s = %s' % (STORAGE_DRIVER_KEY, driver) if driver is not None else ''
         if info is None:
-            what = 'create it with %s = %s' % (DATA_ROOT_KEY, data_root)
+            what = 'create it with %s = %s%s' % (DATA_ROOT_KEY, data_root, added)
+        elif found.previous == data_root:
+            what = 'add %s = %s (%d other key(s) kept)' % (STORAGE_DRIVER_KEY, driver, len(settings))
         elif found.previous is None:
-            what = 'add %s = %s (%d other key(s) kept)' % (DATA_ROOT_KEY, data_root, len(settings))
+            what = 'add %s = %s%s (%d other key(s) kept)' % (DATA_ROOT_KEY, data_root, added, len(settings))
         else:
-            what = 'set %s = %s, was %s (%d other key(s) kept)' % (DATA_ROOT_KEY, data_root, found.previous,
-                                                                   len(settings) - 1)
+            what = 'set %s = %s, was %s%s (%d other key(s) kept)' % (DATA_ROOT_KEY, data_root, found.previous, added,
+                                                                     len(settings) - 1)
         found.plan.add('write-config', config_path, what,
                        functools.partial(_files.write_file, config_path, found.after.encode('utf-8'), mode, uid, gid))
     else:
@@ -146,20 +171,20 @@ def plan(root, config, data_root, read_from=None):
     return found
 
 
-def verify(root, config, data_root):
+def verify(root, config, data_root, storage_driver=DEFAULT_STORAGE_DRIVER):
     """Read back what was written: the file must now name the data root, the directory must be there."""
-    after = plan(root, config, data_root)
+    after = plan(root, config, data_root, storage_driver=storage_driver)
     if after.plan:
         raise PersistenceError('after writing, there is still something to do: %s' % '; '.join(after.plan.describe()))
 
 
-def run(module, root, config, data_root):
-    found = plan(root, config, data_root)
+def run(module, root, config, data_root, storage_driver):
+    found = plan(root, config, data_root, storage_driver=storage_driver)
     for warning in found.warnings:
         module.warn(warning)
     if found.plan and not module.check_mode:
         found.plan.apply()
-        verify(root, config, data_root)
+        verify(root, config, data_root, storage_driver)
     result = dict(changed=bool(found.plan), actions=found.plan.describe(), data_root=data_root,
                   previous_data_root=found.previous, config=found.config_path, directory=found.data_dir)
     if module._diff and found.plan:
@@ -174,4 +199,4 @@ def execute(module):
     data_root = check_path('data_root', params['data_root'])
     config = check_path('config', params['config'])
     with _module.lock(module):
-        return run(module, params['root'], config, data_root)
+        return run(module, params['root'], config, data_root, params['storage_driver'])

@@ -16,7 +16,8 @@ description:
   - Sets C(data-root) in Docker's C(daemon.json) to O(data_root) and creates that directory, so images, containers,
     volumes and network state live on the data filesystem, not under the C(/var) overlay.
   - The file is merged, never replaced wholesale - every other key and the order of keys are kept. It is rewritten
-    (atomically, through a temporary file and a rename, keeping its owner and mode) only when C(data-root) differs;
+    (atomically, through a temporary file and a rename, keeping its owner and mode) only when C(data-root) differs
+    or O(storage_driver) is to be added;
     a new file is root-owned 0644. Run it after the C(/etc) overlay is mounted, so the file lands in the overlay's
     upper layer and survives a reboot.
   - A C(daemon.json) that is not a JSON object (invalid JSON, not UTF-8, a list...) is an error and is left alone.
@@ -49,6 +50,17 @@ options:
         root-owned 0755.
     type: path
     default: /etc/docker/daemon.json
+  storage_driver:
+    description:
+      - The C(storage-driver) to add when the file sets none. Docker's own choice on btrfs is its C(btrfs) driver,
+        which makes a nested subvolume per image layer - snapshots and rollback of the state
+        (M(lightwhale.persistence.lw_snapshot)) refuse a state that holds them.
+      - Never added when the file sets a driver already (the operator's choice), nor when Docker already keeps layers
+        with its btrfs driver under O(data_root) (a C(btrfs) directory there) - switching would hide its images and
+        containers; a warning says so.
+      - Empty - leave the choice to Docker.
+    type: str
+    default: overlay2
 notes:
   - dockerd reads C(daemon.json) when it starts; restart it to apply a change. At boot the module runs before dockerd.
   - When the file is rewritten its JSON is re-indented (two spaces); the values are kept exactly.
@@ -118,6 +130,7 @@ def main():
         data_root=dict(type='path', default=_layout.DOCKER_DATA_ROOT),
         config=dict(type='path', default=_layout.DOCKER_CONFIG),
         timeout=dict(type='int', default=30),
+        storage_driver=dict(type='str', default=_docker.DEFAULT_STORAGE_DRIVER),
     ), supports_check_mode=True), _docker.execute)
 
 

@@ -89,7 +89,7 @@ def test_first_boot_on_n_magic_disks_then_nothing_changes(boot, box, magic_disks
     assert our_swaps(disks) == sorted(d.part(1) for d in disks)
     assert overlays_mounted(box) == ["/etc", "/var", "/home"]
     with open(path(box, "etc/docker/daemon.json"), encoding="utf-8") as fh:
-        assert json.load(fh) == {"data-root": DOCKER}
+        assert json.load(fh) == {"data-root": DOCKER, "storage-driver": "overlay2"}
     info = os.stat(path(box, DOCKER))
     assert stat.S_IMODE(info.st_mode) == 0o710 and (info.st_uid, info.st_gid) == (0, 0)
     # daemon.json went to the /etc overlay's upper layer, not into the image.
@@ -233,18 +233,19 @@ def test_every_boot_reads_daemon_json_and_puts_back_the_data_root(boot, box, mag
 
     second, out = boot.boot_in_namespace(box, disks, after='cat "$ROOT/etc/docker/daemon.json"')
     ok(second, changed=True)
-    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER}, out
+    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER, "storage-driver": "overlay2"}, out
     overlay = task_results(second, action="lw_overlay")[0]["result"]
     assert overlay["docker"]["previous_data_root"] is None
     assert [a for a in overlay["actions"] if a.startswith("docker:")] == [
-        f"docker: {path(box, 'etc/docker/daemon.json')}: add data-root = {DOCKER} (1 other key(s) kept)"], overlay
+        f"docker: {path(box, 'etc/docker/daemon.json')}: add data-root = {DOCKER}, storage-driver = overlay2 "
+        "(1 other key(s) kept)"], overlay
     assert module_runs(second) == EVERYDAY
     power_off(disks)
 
     third, out = boot.boot_in_namespace(box, disks, after='cat "$ROOT/etc/docker/daemon.json"')
     overlay = task_results(ok(third, changed=True), action="lw_overlay")[0]["result"]
     assert not any(a.startswith("docker:") for a in overlay["actions"]), overlay["actions"]
-    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER}
+    assert json.loads(out) == {"log-level": "warn", "data-root": DOCKER, "storage-driver": "overlay2"}
     power_off(disks)
 
 
@@ -274,7 +275,8 @@ def test_docker_daemon_json_is_merged_and_left_alone_once_right(boot, box, magic
     with open(config, encoding="utf-8") as fh:
         text = fh.read()
     assert list(json.loads(text).items()) == [("log-driver", "journald"), ("data-root", DOCKER),
-                                              ("registry-mirrors", ["https://mirror.example"])]
+                                              ("registry-mirrors", ["https://mirror.example"]),
+                                              ("storage-driver", "overlay2")]
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600, "the file's mode was not kept"
     overlay = task_results(res, action="lw_overlay")[0]["result"]
     assert overlay["docker"]["previous_data_root"] == "/var/lib/docker"
@@ -285,7 +287,7 @@ def test_docker_daemon_json_is_merged_and_left_alone_once_right(boot, box, magic
         assert fh.read() == original
 
     # An operator reformats the file by hand: the next boots leave it byte for byte.
-    hand = '{"log-driver":"journald","data-root":"%s","registry-mirrors":["https://mirror.example"]}\n' % DOCKER
+    hand = '{"log-driver":"journald","data-root":"%s","storage-driver":"overlay2"}\n' % DOCKER
     with open(config, "w", encoding="utf-8") as fh:
         fh.write(hand)
     mtime = os.stat(config).st_mtime_ns

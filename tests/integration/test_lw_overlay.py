@@ -174,14 +174,15 @@ def test_docker_and_status_twice_change_once_and_check_mode_predicts_them(box):
     assert box.snapshot() == before and not os.path.exists(box.path("run/lightwhale/persistence.json"))
     assert check["docker"]["previous_data_root"] is None
     predicted = [a for a in check["actions"] if a.startswith("docker:")]
-    assert predicted == [f"docker: {box.path('etc/docker/daemon.json')}: add data-root = {docker} (1 other key(s) kept)",
+    assert predicted == [f"docker: {box.path('etc/docker/daemon.json')}: add data-root = {docker}, storage-driver = "
+                         "overlay2 (1 other key(s) kept)",
                          f"docker: {box.path(docker)}: create the data root (root, 0710)"], check["actions"]
     assert check["status"]["overlays"] == ["/etc", "/var", "/home"] and check["status"]["docker_data_root"] == docker
 
     real = assert_ok(box.lw(docker=True, record_status=True))
     assert real.changed and [a for a in real["actions"] if a.startswith("docker:")] == predicted
     with open(box.path("etc/docker/daemon.json"), encoding="utf-8") as fh:
-        assert fh.read() == '{\n  "log-level": "warn",\n  "data-root": "%s"\n}\n' % docker
+        assert fh.read() == '{\n  "log-level": "warn",\n  "data-root": "%s",\n  "storage-driver": "overlay2"\n}\n' % docker
     status = real["status"]
     assert status["ok"] and status["overlays_missing"] == [] and status["docker_data_root"] == docker
     assert status["steps"] == {"overlay": {"overlays": ["/etc", "/var", "/home"], "docker_data_root": docker,

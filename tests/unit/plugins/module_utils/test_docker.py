@@ -86,7 +86,7 @@ def test_plan_a_new_file_and_directory(root):
     assert [action.step for action in found.plan.actions] == ['mkdir-config', 'write-config', 'mkdir-data-root']
     found.plan.apply()
     with open(os.path.join(root, 'etc/docker/daemon.json')) as handle:
-        assert json.load(handle) == {'data-root': DATA_ROOT}
+        assert json.load(handle) == {'data-root': DATA_ROOT, 'storage-driver': 'overlay2'}
     info = os.stat(os.path.join(root, DATA_ROOT.lstrip('/')))
     assert stat.S_IMODE(info.st_mode) == 0o710
     assert stat.S_IMODE(os.stat(os.path.join(root, 'etc/docker')).st_mode) == 0o755
@@ -97,23 +97,44 @@ def test_plan_merges_and_keeps_the_mode(root):
     path = write(root, '{"log-driver": "journald", "data-root": "/var/lib/docker", "graph": "/old"}', 0o600)
     found = _docker.plan(root, CONFIG, DATA_ROOT)
     assert found.previous == '/var/lib/docker'
-    assert found.plan.describe() == ['%s: set data-root = %s, was /var/lib/docker (2 other key(s) kept)' % (path, DATA_ROOT),
+    assert found.plan.describe() == ['%s: set data-root = %s, was /var/lib/docker, storage-driver = overlay2 (2 other '
+                                     'key(s) kept)' % (path, DATA_ROOT),
                                      '%s/%s: create the data root (root, 0710)' % (root, DATA_ROOT.lstrip('/'))]
     assert any("'graph'" in warning for warning in found.warnings)
     found.plan.apply()
     with open(path) as handle:
         assert list(json.load(handle, object_pairs_hook=OrderedDict).items()) == [
-            ('log-driver', 'journald'), ('data-root', DATA_ROOT), ('graph', '/old')]
+            ('log-driver', 'journald'), ('data-root', DATA_ROOT), ('graph', '/old'), ('storage-driver', 'overlay2')]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert sorted(os.listdir(os.path.dirname(path))) == ['daemon.json'], 'a temporary file was left behind'
 
 
 def test_plan_leaves_a_right_file_alone(root):
-    path = write(root, '{"data-root":"%s"}' % DATA_ROOT)
+    path = write(root, '{"data-root":"%s","storage-driver":"vfs"}' % DATA_ROOT)
     os.mkdir(os.path.join(root, DATA_ROOT.lstrip('/')), 0o750)
     found = _docker.plan(root, CONFIG, DATA_ROOT)
     assert not found.plan and found.after == found.before
     assert stat.S_IMODE(os.stat(os.path.join(root, DATA_ROOT.lstrip('/'))).st_mode) == 0o750
+    with open(path) as handle:
+        assert handle.read() == '{"data-root":"%s","storage-driver":"vfs"}' % DATA_ROOT
+
+
+def test_the_storage_driver_is_added_once_when_none_is_set(root):
+    path = write(root, '{"data-root":"%s"}' % DATA_ROOT)
+    os.mkdir(os.path.join(root, DATA_ROOT.lstrip('/')), 0o710)
+    found = _docker.plan(root, CONFIG, DATA_ROOT)
+    assert found.plan.describe() == ['%s: add storage-driver = overlay2 (1 other key(s) kept)' % path]
+    found.plan.apply()
+    assert not _docker.plan(root, CONFIG, DATA_ROOT).plan
+    assert not _docker.plan(root, CONFIG, DATA_ROOT, storage_driver='').plan
+
+
+def test_no_storage_driver_where_docker_keeps_layers_with_btrfs_already(root):
+    path = write(root, '{"data-root":"%s"}' % DATA_ROOT)
+    os.makedirs(os.path.join(root, DATA_ROOT.lstrip('/'), 'btrfs', 'subvolumes'))
+    found = _docker.plan(root, CONFIG, DATA_ROOT)
+    assert not found.plan
+    assert any('btrfs storage driver' in warning and 'refuse' in warning for warning in found.warnings)
     with open(path) as handle:
         assert handle.read() == '{"data-root":"%s"}' % DATA_ROOT
 

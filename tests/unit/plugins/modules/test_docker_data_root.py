@@ -33,7 +33,8 @@ def test_check_mode_predicts_and_writes_nothing(run_module, file_tree, root):
     result = run_module(docker_data_root, dict(root=root, _ansible_check_mode=True, _ansible_diff=True))
     assert result['changed'] and len(result['actions']) == 2
     assert result['previous_data_root'] is None and result['data_root'] == DATA_ROOT
-    assert json.loads(result['diff']['after']) == {'log-driver': 'journald', 'data-root': DATA_ROOT}
+    assert json.loads(result['diff']['after']) == {'log-driver': 'journald', 'data-root': DATA_ROOT,
+                                                   'storage-driver': 'overlay2'}
     assert result['diff']['before'] == '{"log-driver": "journald"}\n'
     assert file_tree(root) == before
 
@@ -43,7 +44,7 @@ def test_a_real_run_then_nothing_to_do(run_module, root):
     first = run_module(docker_data_root, dict(root=root))
     assert first['changed']
     with open(os.path.join(root, 'etc/docker/daemon.json')) as handle:
-        assert json.load(handle) == {'log-driver': 'journald', 'data-root': DATA_ROOT}
+        assert json.load(handle) == {'log-driver': 'journald', 'data-root': DATA_ROOT, 'storage-driver': 'overlay2'}
     again = run_module(docker_data_root, dict(root=root))
     assert not again['changed'] and again['actions'] == [] and again['previous_data_root'] == DATA_ROOT
 
