@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
 import hashlib
 import os
 import re
@@ -263,6 +264,32 @@ def filesystem_df(runner, mountpoint):
 def subvolume_list(runner, mountpoint):
     _rc, out, _err = runner.run('btrfs', ['subvolume', 'list', mountpoint], device=mountpoint)
     return parse_subvolume_list(out)
+
+
+# ioctl BTRFS_IOC_SUBVOL_GETFLAGS (_IOR(0x94, 25, u64)) and its read-only flag (linux/btrfs.h).
+_IOC_SUBVOL_GETFLAGS = 0x80089419
+_SUBVOL_RDONLY = 1 << 1
+
+
+def is_read_only(path):
+    """Whether the subvolume at C(path) is read-only, as the kernel says (no process started); ProbeError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError as exc:
+        raise ProbeError('cannot open subvolume %s: %s' % (path, exc.strerror or exc), device=path)
+    try:
+        flags = bytearray(8)
+        fcntl.ioctl(fd, _IOC_SUBVOL_GETFLAGS, flags, True)
+    except (IOError, OSError) as exc:
+        raise ProbeError('cannot read the flags of subvolume %s: %s' % (path, exc), device=path)
+    finally:
+        os.close(fd)
+    return bool(struct.unpack('<Q', bytes(flags))[0] & _SUBVOL_RDONLY)
+
+
+def nested_subvolumes(subvolumes, parent):
+    """The paths (from the top level) of the subvolumes inside subvolume C(parent), from subvolume_list()."""
+    return sorted(item['path'] for item in subvolumes if item['path'].startswith(parent + '/'))
 
 
 def is_subvolume(path):

@@ -15,6 +15,7 @@ Nothing here writes outside a Plan's actions.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
 import os
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
@@ -28,7 +29,10 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _lay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _snapshot
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _state_change
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _writes
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
 from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import (
@@ -55,7 +59,8 @@ class Targets:
 class Context:
     """What every planner needs: the runner, the targets and the settings of this run."""
 
-    def __init__(self, runner, root, swap, mount_options, timeout, replace_tmpfs=False):
+    def __init__(self, runner, root, swap, mount_options, timeout, replace_tmpfs=False, boot_snapshots=0,
+                 cmdline=''):
         self.runner = runner
         self.targets = Targets(root)
         self.swap = swap
@@ -67,12 +72,18 @@ class Context:
         self.mounted = []
         # The member devices this run told the kernel of (the device= options of its first mount), or None.
         self.scanned = None
+        # Before the state is mounted: boot snapshots to keep (0: none), the kernel command line (its rollback word),
+        # and what the state step did (_state_change.Outcome).
+        self.boot_snapshots = boot_snapshots
+        self.cmdline = cmdline
+        self.outcome = _state_change.Outcome()
+        self.check_mode = False
 
 
 # Plan steps that write to no disk: after a plan of only these the run's survey still holds, and the look after it
 # reads only the mounts and swap areas again (the everyday boot probes no disk twice).
 MOUNTS_ONLY = frozenset(('mount-tmpfs', 'mkdir-state', 'umount-tmpfs', 'mount-data', 'mount-state', 'swapon',
-                         'swapoff', 'umount-state', 'umount-data'))
+                         'swapoff', 'umount-state', 'umount-data', 'state-change'))
 
 
 class Observed:
@@ -174,22 +185,76 @@ def run(module, ctx, state, record):
     else:
         after_seen = seen
         if planned.plan:
-            for problem in planned.apply():
-                _module.warn(module, record['warnings'], problem)
-            mounts_only = all(action.step in MOUNTS_ONLY for action in planned.plan.actions)
+            try:
+                for problem in planned.apply():
+                    _module.warn(module, record['warnings'], problem)
+            except _state_change.ResetAll:
+                record['done'].extend(planned.plan.done)
+                planned = reset_all(module, ctx, seen, record)
+            mounts_only = ctx.outcome.wiped is None and all(
+                action.step in MOUNTS_ONLY for action in planned.plan.actions)
             after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)
             verify(state, ctx, seen, after_seen, planned)
             record['seen'] = after_seen
         result = _datafs_report.observed_result(ctx, state, after_seen, planned.creation)
         after = _datafs_report.describe_state(ctx, after_seen.decision, after_seen.mounts, after_seen.swaps,
                                               after_seen.members)
-    actions = cleanup.describe() + seen.synced.describe() + planned.plan.describe()
+    actions = cleanup.describe() + seen.synced.describe() + (
+        planned.plan.describe() if module.check_mode else record['done'] + planned.plan.done)
     result.update(changed=bool(actions), actions=actions, created=planned.creation is not None, swap=ctx.swap)
+    state_result(ctx, result)
+    for warning in ctx.outcome.warnings:
+        _module.warn(module, record['warnings'], warning)
     if module._diff and actions:
         result['diff'] = dict(before=before, after=after)
     for warning in _datafs_report.warnings(result):
         _module.warn(module, record['warnings'], warning)
     return result
+
+
+def reset_all(module, ctx, seen, record):
+    """The pending factory reset of everything: unmount what this boot mounted of the filesystem, wipe its disks, and
+    plan the volatile boot in its place (applied here). Returns that plan."""
+    fs = seen.decision.fs
+    wipe = Plan()
+    record['plans'].append(wipe)
+    mounts = _mountinfo.read_mounts()
+    for target in (ctx.targets.state, ctx.targets.data):
+        if _mountinfo.top_mount(mounts, target) is not None:
+            wipe.add('umount-data' if target == ctx.targets.data else 'umount-state', target,
+                     'unmount (factory reset)', functools.partial(_writes.umount, ctx.runner, target))
+    active = _datafs_mount.active_swap(_mountinfo.read_swaps())
+    swaps = [probed.path for probed in seen.decision.swap if _datafs_mount.is_active(probed.path, active)]
+    for action in _state_change.plan_wipe(ctx, fs, swaps).actions:
+        wipe.actions.append(action)
+    wipe.apply()
+    record['done'].extend(wipe.done)
+    ctx.outcome.wiped = fs.uuid
+    ctx.outcome.change = 'factory reset: the data filesystem %s was wiped (%s); the host is volatile' % (
+        fs.uuid, ', '.join(fs.paths))
+    fresh = Observed(module, ctx, sync=True)
+    planned = _datafs_mount.Planned()
+    _datafs_mount.plan_mounted(ctx, fresh.decision, fresh.mounts, fresh.swaps, planned, fresh.members)
+    record['plans'].append(planned.plan)
+    planned.apply()
+    return planned
+
+
+def state_result(ctx, result):
+    """What the state step did, is waiting for, or could not do."""
+    outcome = ctx.outcome
+    result['state_change'] = outcome.change
+    result['boot_snapshot'] = outcome.boot_snapshot
+    if outcome.failure:
+        result['state_change'] = 'NOT carried out: %s' % outcome.failure
+        outcome.warnings.insert(0, outcome.failure)
+    pending = outcome.pending
+    if pending is None and result.get('mode') in ('persistent', 'degraded'):
+        try:
+            pending = _snapshot.read_request(ctx.targets.root)
+        except PersistenceError:
+            pending = None
+    result['pending'] = _snapshot.describe_request(pending)
 
 
 def fallback(module, ctx, error, record):
@@ -238,7 +303,7 @@ def fallback(module, ctx, error, record):
 def status_part(result, warnings):
     """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
     keys = ('mode', 'failure', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
-            'swap_devices')
+            'swap_devices', 'state_change')
     part = dict((key, result.get(key)) for key in keys)
     part['warnings'] = list(warnings)
     return part
@@ -263,10 +328,14 @@ def execute(module):
         name = option.split('=', 1)[0].strip()
         if name in ('subvol', 'subvolid') or not name:
             raise PersistenceError('mount_options: %r is not allowed: the module sets the subvolume itself' % option)
-    swap = _cmdline.swap_wanted(params['swap'], params['kernel_cmdline'])
+    cmdline = params['kernel_cmdline'] if params['kernel_cmdline'] is not None else _cmdline.read_cmdline()
+    swap = _cmdline.swap_wanted(params['swap'], cmdline)
+    if params['boot_snapshots'] < 0:
+        raise PersistenceError('boot_snapshots must not be negative, got %d' % params['boot_snapshots'])
     ctx = Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'],
-                  replace_tmpfs=params['replace_tmpfs'])
-    record = dict(plans=[], seen=None, warnings=[])
+                  replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'], cmdline=cmdline)
+    ctx.check_mode = module.check_mode
+    record = dict(plans=[], seen=None, warnings=[], done=[])
     error = None
     try:
         with _module.lock(module):

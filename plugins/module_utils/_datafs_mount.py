@@ -21,6 +21,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _dat
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _state_change
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _writes
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import MountConflict
 from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
@@ -139,6 +140,9 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
                          functools.partial(_writes.umount, ctx.runner, ctx.targets.data))
     for target, subvolume, path in todo:
         step = 'mount-data' if target == ctx.targets.data else 'mount-state'
+        if step == 'mount-state' and not fs.new:
+            # A pending rollback or reset, the rollback word, the boot snapshot: after the data mount, before this one.
+            _state_change.plan_step(ctx, fs, mounts, planned.plan)
         description = 'mount subvolume %s of the %s%s' % (
             subvolume, 'new data filesystem' if fs.new else 'data filesystem %s' % fs.uuid,
             ' degraded (missing %s)' % fs.describe_missing() if degraded else '')

@@ -171,6 +171,18 @@ def write_file(path, data, mode, uid=0, gid=0):
     _sync_directory(directory)
 
 
+def remove_file(path):
+    """Remove the file C(path) and flush its directory, so the removal survives a crash. False when there was none."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise PersistenceError('cannot remove %s: %s' % (path, exc.strerror or exc))
+    _sync_directory(os.path.dirname(path))
+    return True
+
+
 def _sync_directory(directory):
     """Flush the rename itself (best effort: some filesystems refuse fsync on a directory)."""
     try:

@@ -27,6 +27,8 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _dat
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _snapshot
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _snapshot_run
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _overlay
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _units
 from ansible_collections.lightwhale.persistence.plugins.module_utils._command import Runner
@@ -205,6 +207,10 @@ def summary(result):
     parts.append('swap %s' % (','.join(result['swap']['devices']) or 'off'))
     mounted = [item['path'] for item in result['overlays'] if item['mounted']]
     parts.append('overlays %s' % (' '.join(mounted) or 'none'))
+    if result.get('snapshots'):
+        parts.append('%d snapshot(s)' % len(result['snapshots']))
+    if result.get('pending'):
+        parts.append('at the next boot: %s' % result['pending']['description'])
     if result['magic_disks']:
         parts.append('%d magic disk(s) waiting for the next boot: %s' % (
             len(result['magic_disks']), ','.join(result['magic_disks'])))
@@ -288,8 +294,26 @@ def gather(runner, params):
     if status is not None and status.get('mode') not in (None, result['mode']):
         problems.append('the status file says %s, but the host is %s now (%s)' % (
             status.get('mode'), result['mode'], _layout.STATUS_FILE))
+    result['snapshots'], result['pending'] = snapshot_facts(runner, root, problems)
     result['summary'] = summary(result)
     return result
+
+
+def snapshot_facts(runner, root, problems):
+    """The state's snapshots and the pending request, when the state of a data filesystem is mounted."""
+    try:
+        source, _fsid = _snapshot_run.mounted_filesystem(root)
+    except PersistenceError:
+        return [], None
+    try:
+        request = _snapshot.read_request(root)
+    except PersistenceError as exc:
+        problems.append(exc.message)
+        request = None
+    found, troubles = _snapshot.look(runner, root, source)
+    problems.extend(troubles)
+    target = request.get('target') if request else None
+    return [_snapshot.to_result(snap, target) for snap in found], _snapshot_run.pending_result(request)
 
 
 def execute(module):

@@ -23,7 +23,19 @@ SUBVOL_DATA = '@lightwhale-data'
 SUBVOL_STATE = '@lightwhale-state'
 SUBVOL_SNAPSHOTS = '@lightwhale-state-snapshots'
 
+# Staging names of a rollback or reset at the top level of the filesystem, beside @lightwhale-state (_state_change).
+SUBVOL_STATE_NEW = '@lightwhale-state.new'
+SUBVOL_STATE_OLD = '@lightwhale-state.old'
+# Inside @lightwhale-state-snapshots: each snapshot's description, time and flags, beside it (_snapshot).
+SNAPSHOT_META_DIR = '.meta'
+
 DATA_MOUNT = '/mnt/lightwhale-data'
+# On @lightwhale-data (never rolled back): the pending rollback or reset, read at boot before the state is mounted.
+REQUEST_DIR = '/mnt/lightwhale-data/.lightwhale-persistence'
+REQUEST_FILE = '/mnt/lightwhale-data/.lightwhale-persistence/request.json'
+# Set once the kernel command line's rollback word was carried out; cleared at the first boot without the word.
+CMDLINE_ROLLBACK_DONE = '/mnt/lightwhale-data/.lightwhale-persistence/cmdline-rollback.done'
+CMDLINE_ROLLBACK = 'lightwhale.rollback'
 STATE_DIR = '/mnt/lightwhale-data/lightwhale-state'
 RUN_DIR = '/run/lightwhale'
 LOCK_FILE = '/run/lightwhale/persistence.lock'

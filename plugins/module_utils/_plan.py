@@ -46,6 +46,11 @@ def checkpoint(name):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class Steps(list):
+    """What an action that plans and applies its own steps returns: their descriptions, recorded in its place (an
+    action that finds nothing to do records nothing)."""
+
+
 # One write: the step it belongs to (the name of its checkpoints), the device or path it acts on, what it does in
 # words (device first), and the function that does it.
 Action = namedtuple('Action', ('step', 'device', 'description', 'func'))
@@ -72,7 +77,10 @@ class Plan:
     def apply(self):
         for action in self.actions:
             checkpoint('before:' + action.step)
-            action.func()
-            self.done.append(action.description)
+            result = action.func()
+            if isinstance(result, Steps):
+                self.done.extend(result)
+            else:
+                self.done.append(action.description)
             checkpoint('after:' + action.step)
         return self.done

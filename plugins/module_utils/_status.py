@@ -36,14 +36,15 @@ PREFIX = 'lightwhale-persistence: '
 FILE_MODE = 0o644
 # The keys a reader can rely on, in the order they are written.
 KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
-        'metadata_profile', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root', 'warnings')
+        'metadata_profile', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root', 'state_change',
+        'warnings')
 
 # The parts of the document, in the order they are layered; the key that holds them.
 STEPS = ('datafs', 'overlay', 'boot')
 STEPS_KEY = 'steps'
 # The fields a part may give (the last part that gives one wins); 'failure' and 'warnings' add up instead.
 FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
-          'swap_devices', 'overlays', 'docker_data_root')
+          'swap_devices', 'overlays', 'docker_data_root', 'state_change')
 
 _SPACE = re.compile(r'\s+')
 
@@ -66,7 +67,8 @@ def mounted_overlays(mounts, root, paths):
 
 
 def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), data_profile=None, metadata_profile=None,
-          created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=()):
+          created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=(),
+          state_change=None):
     """The status document without its time (see stamp())."""
     status = OrderedDict()
     status['version'] = VERSION
@@ -86,6 +88,8 @@ def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), dat
     status['overlays'] = list(overlays)
     status['overlays_missing'] = list(overlays_missing)
     status['docker_data_root'] = docker_data_root
+    # What the boot did to the state before mounting it (a rollback, a reset), or why it did not.
+    status['state_change'] = one_line(state_change) or None
     status['warnings'] = []
     for warning in warnings:
         # Several runs of one module in a boot may warn alike: each warning once, in order.
@@ -110,6 +114,8 @@ def summary(status):
         if status['created']:
             what += ' (created at this boot)'
     parts = [what]
+    if status.get('state_change'):
+        parts.append(status['state_change'])
     if status['failure']:
         parts.insert(0, 'FAILED: %s' % status['failure'])
     parts.append('swap %s' % (','.join(status['swap_devices']) or 'off'))
@@ -242,7 +248,7 @@ def execute(module):
             if not path.startswith('/'):
                 raise PersistenceError('overlay path %r is not an absolute path' % path)
             wanted.append('/' + path.strip('/'))
-    part = dict((key, params[key]) for key in FIELDS if key != 'overlays')
+    part = dict((key, params.get(key)) for key in FIELDS if key != 'overlays')
     part.update(overlays=wanted, failure=params['failure'], warnings=params['warnings'])
     if part['docker_data_root'] == '':
         part['docker_data_root'] = None

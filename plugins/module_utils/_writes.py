@@ -16,6 +16,8 @@ only write, flush, and open devices exclusively so a device that became busy mea
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ctypes
+import errno
 import os
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
@@ -79,6 +81,52 @@ def make_btrfs(runner, paths, data_profile, metadata_profile):
 def create_subvolume(runner, path):
     """Create the subvolume C(path) inside a mounted btrfs. The caller verifies it (btrfs-progs#730)."""
     runner.run('btrfs', ['subvolume', 'create', path], device=path)
+
+
+def snapshot_subvolume(runner, source, target, read_only):
+    """Snapshot subvolume C(source) as C(target) (same filesystem); the caller verifies it (btrfs-progs#730)."""
+    runner.run('btrfs', ['subvolume', 'snapshot'] + (['-r'] if read_only else []) + [source, target], device=target)
+
+
+def delete_subvolume(runner, path):
+    """Delete subvolume C(path) and wait for the transaction to commit, so a crash cannot bring it back."""
+    runner.run('btrfs', ['subvolume', 'delete', '--commit-after', path], device=path)
+
+
+def set_read_only(runner, path, read_only):
+    """Make subvolume C(path) read-only or writable."""
+    runner.run('btrfs', ['property', 'set', '-ts', path, 'ro', 'true' if read_only else 'false'], device=path)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(first, second):
+    """Swap the names C(first) and C(second) in one step (renameat2 RENAME_EXCHANGE). False when the kernel or the C
+    library cannot (the caller renames through a third name); CommandError on any other failure."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    names = [os.fsencode(first), os.fsencode(second)]
+    if renameat2(_AT_FDCWD, names[0], _AT_FDCWD, names[1], _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise CommandError('cannot exchange %s and %s: %s' % (first, second, os.strerror(code)), device=first)
+
+
+def rename(source, target):
+    """Rename C(source) to C(target) on one filesystem; refuses to replace an existing C(target)."""
+    if os.path.lexists(target):
+        raise CommandError('cannot rename %s to %s: the target exists' % (source, target), device=target)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        raise CommandError('cannot rename %s to %s: %s' % (source, target, exc.strerror or exc), device=source)
 
 
 def label_btrfs(runner, path, label):

@@ -31,6 +31,13 @@ description:
     returns RV(mode=volatile) and the reason in RV(failure), and fails."
   - Real runs hold the lock C(<root>/run/lightwhale/persistence.lock) from the first probe to the last write, so two
     runs at once never both format. The temporary top-level mount of a creation lives in C(<root>/run/lightwhale/).
+  - "Before it mounts the state of an existing data filesystem (O(state=mounted)), the module carries out what is due
+    then and only then: a rollback or factory reset that M(lightwhale.persistence.lw_snapshot) requested (read from
+    C(<root>/mnt/lightwhale-data/.lightwhale-persistence/request.json) once C(@lightwhale-data) is mounted), the
+    kernel command line's rollback word (C(lightwhale.rollback) - to the newest boot snapshot - or
+    C(lightwhale.rollback=<name>); carried out once, not again while the word stays), and the boot snapshot
+    (O(boot_snapshots)). A request that cannot be carried out stays pending and is reported in RV(state_change) and
+    as a warning; the state is then mounted as it is."
 author:
   - lightwhale.persistence developers (!UNKNOWN)
 requirements:
@@ -89,6 +96,14 @@ options:
         run fails and says so, as it does without this option.
     type: bool
     default: false
+  boot_snapshots:
+    description:
+      - With O(state=mounted), when this run mounts the state of an existing data filesystem, first take a read-only
+        snapshot of it named C(boot-<UTC time>) in C(@lightwhale-state-snapshots) - the state the last boot left, to
+        return to - and delete the oldest boot snapshots beyond this many. V(0) takes none.
+      - A state that holds nested subvolumes gets no boot snapshot (a warning names them).
+    type: int
+    default: 0
   record_status:
     description:
       - With O(state=mounted), record what this run found and did - the mode and why, the devices, profiles, swap
@@ -237,6 +252,23 @@ status:
   returned: with O(record_status=true) and O(state=mounted)
   type: dict
   sample: {version: 1, mode: persistent, ok: false, overlays_missing: [/etc, /var, /home]}
+state_change:
+  description:
+    - What this run did to the state before mounting it - C(rolled back to <name>), C(reset the state (a fresh empty
+      state)), C(factory reset - ...) - or C(NOT carried out - <why>) for a request that failed; null when nothing.
+  returned: always
+  type: str
+  sample: rolled back to before-upgrade
+boot_snapshot:
+  description: The name of the boot snapshot this run took (O(boot_snapshots)), or null.
+  returned: always
+  type: str
+  sample: boot-20261206T063012Z
+pending:
+  description: The rollback or reset waiting for the next boot, in words, or null.
+  returned: always
+  type: str
+  sample: roll back to before-upgrade, keeping the state in use as snapshot before-rollback-20261206T101500Z
 refused:
   description: Magic data partitions that could not be formatted, each with C(device) and C(reason); nothing written.
   returned: failure
@@ -260,6 +292,7 @@ def main():
         root=dict(type='path', default='/'),
         timeout=dict(type='int', default=30),
         replace_tmpfs=dict(type='bool', default=False),
+        boot_snapshots=dict(type='int', default=0),
         record_status=dict(type='bool', default=False),
     ), supports_check_mode=True), _datafs.execute)
 

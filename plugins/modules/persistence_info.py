@@ -23,6 +23,9 @@ description:
     boot sequence has not run, or the host does not use it)."
   - Writes nothing, ever - no lock file, no status file, and unlike the other modules it does not tell the kernel
     about partitions (C(partx)); a partition the kernel does not know is reported in RV(problems), not probed.
+  - To list the snapshots of the state (see M(lightwhale.persistence.lw_snapshot)), it mounts the top level of the
+    data filesystem read-only on a temporary directory under the system's temporary directory (outside O(root)) for
+    the length of the run.
   - A probe that fails (C(wipefs), C(sfdisk), a read error) fails the module, so a disk is never reported empty
     because it could not be read.
 author:
@@ -226,6 +229,19 @@ failure:
       hold something else), as M(lightwhale.persistence.lw_datafs) would fail; null when nothing is wrong.
   returned: always
   type: str
+snapshots:
+  description:
+    - The snapshots of the state, oldest first, as M(lightwhale.persistence.lw_snapshot) returns them (C(name),
+      C(time), C(description), C(important), C(kind), C(pending)); empty when the state is not mounted.
+  returned: always
+  type: list
+  elements: dict
+pending:
+  description:
+    - The rollback or factory reset the next boot carries out (C(action), C(target), C(scope), C(kept), C(uuid),
+      C(requested), C(by), C(description)), or null.
+  returned: always
+  type: dict
 problems:
   description:
     - What looks wrong, one line each - a damaged or ambiguous data filesystem, partitions the kernel does not know,

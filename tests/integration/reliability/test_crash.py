@@ -90,8 +90,9 @@ def overlay_actions(first):
 
 def everyday_actions(count):
     """Every action an everyday boot applies (the data filesystem exists, the upper layers too). After a power-off
-    the kernel knows no partition of the disks: lw_datafs tells it of them first, one disk after the other."""
-    return [f"sync-partitions@{i}" for i in range(1, count + 1)] + ["mount-data@1", "mount-state@1"] + \
+    the kernel knows no partition of the disks: lw_datafs tells it of them first, one disk after the other. Between
+    the two mounts, the state step finds nothing due (no request, no boot snapshots)."""
+    return [f"sync-partitions@{i}" for i in range(1, count + 1)] + ["mount-data@1", "state-change@1", "mount-state@1"] + \
         [f"swapon@{i}" for i in range(1, count + 1)] + overlay_actions(first=False)
 
 
@@ -120,7 +121,7 @@ QUICK_EVERYDAY = {"after:mount-state@1", "after:overlay-mount@2"}
 # Steps whose code and data do not depend on the number of disks (the overlays and Docker's data root act on the
 # mounted data filesystem): their points run for 1 disk, and for 2 and 3 disks only when named in QUICK, unless
 # LW_CRASH_FULL=1 asks for the whole matrix (about 35-40 min; CI's budget does not allow it in every run).
-SAME_FOR_ANY_COUNT = ("overlay-mkdir", "overlay-bind", "overlay-secure", "overlay-mount", "mkdir-config",
+SAME_FOR_ANY_COUNT = ("state-change", "overlay-mkdir", "overlay-bind", "overlay-secure", "overlay-mount", "mkdir-config",
                       "write-config", "mkdir-data-root")
 FULL = os.environ.get("LW_CRASH_FULL") == "1"
 

@@ -114,9 +114,11 @@ def mounted(box, made, mounts, swaps=()):
 def test_nothing_mounted_mounts_data_then_state_then_swap(box):
     planned = mounted(box, decision(swap=True), [])
     targets = box.ctx.targets
-    assert steps(planned) == ['mount-data', 'mount-state', 'swapon']
+    # The state step (a pending rollback or reset, boot snapshots) runs between the two mounts of a real run.
+    assert steps(planned) == ['mount-data', 'state-change', 'mount-state', 'swapon']
     assert planned.plan.describe() == [
         '%s: mount subvolume @lightwhale-data of the data filesystem %s' % (targets.data, FSID),
+        'carry out what is due before the state is mounted',
         '%s: mount subvolume @lightwhale-state of the data filesystem %s' % (targets.state, FSID),
         '%s: activate swap' % SWAP]
     assert planned.mounts == {targets.data: ('btrfs', '/@lightwhale-data'), targets.state: ('btrfs', '/@lightwhale-state')}
@@ -128,7 +130,7 @@ def test_everything_already_mounted_plans_nothing(box):
 
 
 def test_only_the_missing_state_mount_is_planned(box):
-    assert steps(mounted(box, decision(), box.persistent()[:1])) == ['mount-state']
+    assert steps(mounted(box, decision(), box.persistent()[:1])) == ['state-change', 'mount-state']
 
 
 def root_fs(box):
@@ -138,13 +140,13 @@ def root_fs(box):
 
 def test_a_state_mount_the_data_mount_would_hide_is_mounted_again(box):
     state = box.mount(41, 'state', root='/@lightwhale-state', parent=1)
-    assert steps(mounted(box, decision(), [root_fs(box), state])) == ['mount-data', 'mount-state']
+    assert steps(mounted(box, decision(), [root_fs(box), state])) == ['mount-data', 'state-change', 'mount-state']
 
 
 def test_a_state_mount_hidden_by_a_later_data_mount_is_not_taken_for_mounted(box):
     mounts = [root_fs(box), box.mount(41, 'state', root='/@lightwhale-state', parent=1),
               box.mount(40, 'data', root='/@lightwhale-data', parent=1)]
-    assert steps(mounted(box, decision(), mounts)) == ['mount-state']
+    assert steps(mounted(box, decision(), mounts)) == ['state-change', 'mount-state']
 
 
 @pytest.mark.parametrize('new', [False, True])
@@ -173,7 +175,7 @@ def test_replace_tmpfs_unmounts_the_empty_tmpfs_before_the_mounts(box):
     box.context(replace_tmpfs=True)
     box.data_dir('lightwhale-state')
     planned = mounted(box, decision(), [box.tmpfs()])
-    assert steps(planned) == ['umount-tmpfs', 'mount-data', 'mount-state']
+    assert steps(planned) == ['umount-tmpfs', 'mount-data', 'state-change', 'mount-state']
     assert planned.plan.describe()[0] == '%s: unmount the empty volatile tmpfs (replace_tmpfs)' % box.ctx.targets.data
 
 
@@ -219,7 +221,8 @@ def test_a_tmpfs_that_holds_files_is_a_plain_conflict_for_a_new_filesystem(box):
 def test_a_degraded_filesystem_is_mounted_degraded(box, missing, words):
     planned = mounted(box, decision(missing=missing), [])
     data = box.ctx.targets.data
-    assert all(text.endswith(' degraded (missing %s)' % words) for text in planned.plan.describe())
+    assert all(action.description.endswith(' degraded (missing %s)' % words) for action in planned.plan.actions
+               if action.step.startswith('mount-'))
     box.applied = True
     planned.plan.actions[0].func()
     # The first mount of a run names the members (device=), so that the kernel knows them without a scan.
@@ -227,7 +230,7 @@ def test_a_degraded_filesystem_is_mounted_degraded(box, missing, words):
                           ('mount', '/dev/lwtest0p2', data, 'btrfs',
                            ['subvol=/@lightwhale-data', 'degraded', 'noatime', 'device=/dev/lwtest0p2'])]
     assert box.ctx.mounted == [data]
-    planned.plan.actions[1].func()
+    planned.plan.actions[2].func()
     assert box.writes[-1] == ('mount', '/dev/lwtest0p2', box.ctx.targets.state, 'btrfs',
                               ['subvol=/@lightwhale-state', 'degraded', 'noatime'])
 
