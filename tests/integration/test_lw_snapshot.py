@@ -421,3 +421,45 @@ def test_a_full_filesystem_gives_a_clear_error_or_a_whole_snapshot(host):
         assert json.loads(host.read(REQUEST))["target"] == "base"
     print("full filesystem: snapshot %s; request %s" % (made.get("msg", "taken"), requested.get("msg", "written")))
     os.remove(filler)
+
+
+# ------------------------------------------------------------------------------------------ the fleet playbook
+
+PLAYBOOK = "- name: The collection's rollback playbook\n  ansible.builtin.import_playbook: lightwhale.persistence.rollback\n"
+
+
+def fleet(host, check=False, **variables):
+    extravars = dict(ansible_connection="local", lightwhale_persistence_root=host.root)
+    extravars.update(variables)
+    res = host.ansible.run_playbook(PLAYBOOK, extravars=extravars, check=check)
+    lines = [line for line in res.stdout.splitlines() if '"msg": "localhost: ' in line]
+    return res, [line.split('"msg": "', 1)[1].rstrip('"') for line in lines]
+
+
+def test_the_rollback_playbook_snapshots_requests_and_cancels(host):
+    host.write("etc/motd", "before the change\n")
+    res, lines = fleet(host, check=True, lightwhale_persistence_snapshot="before-change")
+    assert res.rc == 0 and lines == ["localhost: would snapshot before-change; 1 snapshot(s)"], res.stdout[-3000:]
+    with host.top() as top:
+        assert top.subvolumes() == []
+    res, lines = fleet(host, lightwhale_persistence_snapshot="before-change",
+                       lightwhale_persistence_snapshot_description="the change of the week")
+    assert res.rc == 0 and lines == ["localhost: snapshot before-change; 1 snapshot(s)"], res.stdout[-3000:]
+    res, lines = fleet(host, lightwhale_persistence_snapshot="before-change")
+    assert lines == ["localhost: snapshot before-change (already so); 1 snapshot(s)"], res.stdout[-3000:]
+
+    host.write("etc/motd", "after a bad change\n")
+    res, lines = fleet(host, lightwhale_persistence_action="rollback", lightwhale_persistence_snapshot="before-change")
+    assert res.rc == 0, res.stdout[-3000:]
+    assert lines[0].startswith("localhost: request the rollback to before-change; 1 snapshot(s); at the next boot: "
+                               "roll back to before-change, keeping the state in use as snapshot before-rollback-")
+    res, lines = fleet(host, lightwhale_persistence_action="cancel")
+    assert lines == ["localhost: cancel the pending request; 1 snapshot(s)"], res.stdout[-3000:]
+    host.reboot()
+    assert host.read("etc/motd") == "after a bad change\n"
+
+    fleet(host, lightwhale_persistence_action="rollback", lightwhale_persistence_snapshot="before-change")
+    host.reboot()
+    assert host.read("etc/motd") == "before the change\n"
+    missing, _lines = fleet(host, lightwhale_persistence_action="rollback", lightwhale_persistence_snapshot="nowhere")
+    assert missing.rc != 0 and "there is no snapshot nowhere" in missing.stdout

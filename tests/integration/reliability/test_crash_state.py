@@ -13,7 +13,6 @@ untested.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
