@@ -85,7 +85,10 @@ def create_subvolume(runner, path):
 
 def snapshot_subvolume(runner, source, target, read_only):
     """Snapshot subvolume C(source) as C(target) (same filesystem); the caller verifies it (btrfs-progs#730)."""
-    runner.run('btrfs', ['subvolume', 'snapshot'] + (['-r'] if read_only else []) + [source, target], device=target)
+    if read_only:
+        runner.run('btrfs', ['subvolume', 'snapshot', '-r', source, target], device=target)
+    else:
+        runner.run('btrfs', ['subvolume', 'snapshot', source, target], device=target)
 
 
 def delete_subvolume(runner, path):

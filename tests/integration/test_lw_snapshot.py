@@ -385,6 +385,31 @@ def test_two_runs_at_once_both_take_their_snapshot(host):
     assert not [name for name in os.listdir(host.path("run/lightwhale")) if name.startswith(leftovers)]
 
 
+def test_two_boots_at_once_carry_a_rollback_out_once(host):
+    host.write("etc/motd", "good\n")
+    good(host.snap(name="good"), True)
+    host.write("etc/motd", "bad\n")
+    kept = good(host.snap(state="rolled_back", name="good"), True)["pending"]["kept"]
+    left = umount_under(host.root)
+    assert left == [], left
+    power_off(host.disks)
+    shutil.rmtree(host.path("run/lightwhale"), ignore_errors=True)
+    gate = os.path.join(os.path.dirname(host.root), "gate")
+    boots = [host.boot_runner.spawn(host.root, host.disks, variables=dict(QUIET), gate=gate) for _ in range(2)]
+    with open(gate, "w", encoding="utf-8"):
+        pass
+    results = [spawned.wait() for spawned in boots]
+    for res in results:
+        assert res.rc == 0, res.explain()
+    changes = [rec["result"].get("state_change") for res in results for rec in res.results
+               if str(rec.get("action", "")).endswith("lw_datafs") and rec.get("event") == "ok"]
+    assert sorted(changes, key=str) == sorted([None, "rolled back to good"], key=str), changes
+    assert host.read("etc/motd") == "good\n"
+    with host.top() as top:
+        assert top.subvolumes() == sorted(["@lightwhale-state-snapshots/good", "@lightwhale-state-snapshots/" + kept])
+        assert "@lightwhale-state.new" not in top.all_subvolumes()
+
+
 def test_persistence_info_lists_snapshots_and_the_pending_request(host, ansible):
     good(host.snap(name="listed", description="for the facts"), True)
     good(host.snap(state="rolled_back", name="listed"), True)
