@@ -203,11 +203,26 @@ def _boot_snapshot(runner, top, name, now, outcome):
 
 
 def at_boot(ctx, fs, outcome, boot_snapshots, cmdline, now=None):
-    """The plan action between the data mount and the state mount. Returns the descriptions of what it did; a failure
-    is kept in C(outcome) and the state is mounted as it is (a request that failed stays pending)."""
-    root = ctx.targets.root
-    now = time.time() if now is None else now
+    """The plan action between the data mount and the state mount. Returns the descriptions of what it did. Nothing
+    here fails the boot: a failure is kept in C(outcome) and the state is mounted as it is (a request that failed
+    stays pending); only a factory reset of everything stops the plan (ResetAll)."""
     done = Steps()
+    try:
+        _carry_out(ctx, fs, outcome, boot_snapshots, cmdline, time.time() if now is None else now, done)
+    except ResetAll:
+        raise
+    except PersistenceError as exc:
+        if outcome.pending is not None:
+            outcome.failure = '%s: %s; the state in use is mounted as it is and the request stays pending ' \
+                              '(lw_snapshot state=cancelled drops it)' % (
+                                  _snapshot.describe_request(outcome.pending), exc.message)
+        else:
+            outcome.warnings.append('before the state was mounted: %s' % exc.message)
+    return done
+
+
+def _carry_out(ctx, fs, outcome, boot_snapshots, cmdline, now, done):
+    root = ctx.targets.root
     word = cmdline_rollback(cmdline)
     mark = _mount.under(root, _layout.CMDLINE_ROLLBACK_DONE)
     if word is None and os.path.lexists(mark):
@@ -223,13 +238,14 @@ def at_boot(ctx, fs, outcome, boot_snapshots, cmdline, now=None):
     wants_word = word is not None and not os.path.lexists(mark)
     if request is not None and request['action'] == 'reset' and request['scope'] == 'all':
         if request.get('uuid') != fs.uuid:
-            outcome.failure = ('the pending factory reset names the filesystem %s, but this one is %s: not carried '
-                               'out; cancel it with lw_snapshot state=cancelled' % (request.get('uuid'), fs.uuid))
+            outcome.failure = ('the pending factory reset names the filesystem %s, but this one is %s; cancel it '
+                               'with lw_snapshot state=cancelled' % (request.get('uuid'), fs.uuid))
         else:
             raise ResetAll(request)
         request = None
     if request is None and not wants_word and not boot_snapshots:
-        return done
+        return
+    outcome.pending = request
     mount = _snapshot.TopMount(ctx.runner, root, fs.paths[0])
     opened = Plan()
     opened.add('mount-top', None, 'mount the top level of the data filesystem on a temporary directory under %s'
@@ -252,11 +268,13 @@ def at_boot(ctx, fs, outcome, boot_snapshots, cmdline, now=None):
                 done += change.apply()
                 outcome.change, outcome.pending = describe_done(request), None
             except PersistenceError as exc:
-                outcome.failure = '%s not carried out: %s; the state in use is mounted as it is and the request stays ' \
-                                  'pending (lw_snapshot state=cancelled drops it)' % (
-                                      _snapshot.describe_request(request), exc.message)
+                outcome.failure = '%s: %s; the state in use is mounted as it is and the request stays pending ' \
+                                  '(lw_snapshot state=cancelled drops it)' % (_snapshot.describe_request(request),
+                                                                             exc.message)
+                # The boot snapshot below keeps the target of the request that stays pending.
+                outcome.pending = request
         if boot_snapshots:
-            protected = set([request['target']]) if outcome.pending else set()
+            protected = set([outcome.pending.get('target')]) - set([None]) if outcome.pending else set()
             try:
                 _snapshot.refuse_nested(top, ctx.runner, 'the boot snapshot')
                 done += plan_boot_snapshot(ctx.runner, top, boot_snapshots, now, protected, outcome).apply()
@@ -268,7 +286,6 @@ def at_boot(ctx, fs, outcome, boot_snapshots, cmdline, now=None):
     finally:
         problems = mount.cleanup()
         outcome.warnings.extend(problems)
-    return done
 
 
 def _word_request(top, word, now, outcome):

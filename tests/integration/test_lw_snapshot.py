@@ -385,6 +385,54 @@ def test_two_runs_at_once_both_take_their_snapshot(host):
     assert not [name for name in os.listdir(host.path("run/lightwhale")) if name.startswith(leftovers)]
 
 
+def test_what_cannot_be_carried_out_at_boot_never_costs_the_host_its_state(host):
+    """A request whose target was deleted by hand, a request file that is not ours, boot snapshots on a filesystem
+    without the snapshots subvolume: the host boots persistent on the state it has, and says why."""
+    good(host.snap(name="gone"), True)
+    host.write("etc/motd", "current\n")
+    good(host.snap(state="rolled_back", name="gone"), True)
+    with RwTop(host.data_partitions()[0]) as top:
+        run(["btrfs", "subvolume", "delete", os.path.join(top, "@lightwhale-state-snapshots/gone")])
+    host.reboot()
+    status = host.status()
+    assert status["mode"] == "persistent" and host.read("etc/motd") == "current\n", status
+    assert status["state_change"].startswith("NOT carried out: roll back to gone") and "there is no snapshot gone" in \
+        status["state_change"], status
+    assert any("request stays pending" in warning for warning in status["warnings"]), status
+    assert os.path.exists(host.path(REQUEST))
+
+    host.write(REQUEST, '{"action": "format everything"}\n')
+    host.reboot()
+    status = host.status()
+    assert status["mode"] == "persistent" and "not a request this collection wrote" in status["state_change"], status
+    os.remove(host.path(REQUEST))
+
+    with RwTop(host.data_partitions()[0]) as top:
+        run(["btrfs", "subvolume", "delete", os.path.join(top, "@lightwhale-state-snapshots")])
+    host.reboot(lightwhale_persistence_boot_snapshots=2)
+    status = host.status()
+    assert status["mode"] == "persistent" and status["ok"] and host.read("etc/motd") == "current\n", status
+    assert any("no subvolume @lightwhale-state-snapshots" in warning for warning in status["warnings"]), status
+    res = host.snap(name="x")
+    assert res.failed and "no subvolume @lightwhale-state-snapshots" in res["msg"], res.explain()
+
+
+class RwTop:
+    """A writable mount of the top level, for a test to change what an operator could change by hand."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="lwtest-top-")
+        run(["mount", "-o", "subvolid=5", self.device, self.dir])
+        return self.dir
+
+    def __exit__(self, *exc):
+        run(["umount", self.dir], check=False)
+        os.rmdir(self.dir)
+
+
 def test_two_boots_at_once_carry_a_rollback_out_once(host):
     host.write("etc/motd", "good\n")
     good(host.snap(name="good"), True)
