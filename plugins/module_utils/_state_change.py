@@ -268,9 +268,9 @@ def _carry_out(ctx, fs, outcome, boot_snapshots, cmdline, now, done):
                 done += change.apply()
                 outcome.change, outcome.pending = describe_done(request), None
             except PersistenceError as exc:
+                what = _snapshot.describe_request(request)
                 outcome.failure = '%s: %s; the state in use is mounted as it is and the request stays pending ' \
-                                  '(lw_snapshot state=cancelled drops it)' % (_snapshot.describe_request(request),
-                                                                             exc.message)
+                                  '(lw_snapshot state=cancelled drops it)' % (what, exc.message)
                 # The boot snapshot below keeps the target of the request that stays pending.
                 outcome.pending = request
         if boot_snapshots:

@@ -443,7 +443,7 @@ def test_two_boots_at_once_carry_a_rollback_out_once(host):
     power_off(host.disks)
     shutil.rmtree(host.path("run/lightwhale"), ignore_errors=True)
     gate = os.path.join(os.path.dirname(host.root), "gate")
-    boots = [host.boot_runner.spawn(host.root, host.disks, variables=dict(QUIET), gate=gate) for _ in range(2)]
+    boots = [host.boot_runner.spawn(host.root, host.disks, variables=dict(QUIET), gate=gate) for _boot in range(2)]
     with open(gate, "w", encoding="utf-8"):
         pass
     results = [spawned.wait() for spawned in boots]
