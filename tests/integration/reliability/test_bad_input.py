@@ -34,7 +34,7 @@ from lwkit.overlay import make_image
 from lwkit.sysutil import run
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-MODULES = ("magic_disk", "lw_datafs", "lw_overlay", "docker_data_root", "lw_status", "persistence_info")
+MODULES = ("magic_disk", "lw_datafs", "lw_overlay", "docker_data_root", "lw_status", "persistence_info", "lw_snapshot")
 FIGURE = ("bad input is refused cleanly", "cases with a clear error, no traceback, 0 bytes written")
 
 pytestmark = [pytest.mark.needs_module(name) for name in MODULES]
@@ -358,6 +358,35 @@ def cases_for(module, w):
         out.append(Case(module, "a relative overlay path", ("overlays",), dict(base, overlays=["etc"]),
                         needles=("etc", "absolute")))
         out.append(Case(module, "an empty overlays list", ("overlays",), dict(base, overlays=[]), expect="ok"))
+        out += w.root_cases(module, base)
+    elif module == "lw_snapshot":
+        # The sandbox root has no data filesystem: a valid call is refused as volatile, after the options are checked.
+        base = dict(root=w.root, name="good", state="present")
+        out.append(Case(module, "a valid call on a volatile host (no state to snapshot)", ("name",), dict(base),
+                        needles=("volatile", "no state")))
+        for why, name, needles in (
+                ("a name with a slash", "a/b", ("a/b", "must not contain /")),
+                ("a name that climbs", "..", ("..", "must not start with .")),
+                ("a hidden name", ".meta", (".meta", "must not start with .")),
+                ("an empty name", "", ("must not be empty",)),
+                ("a name of 101 characters", "x" * 101, ("at most 100",)),
+                ("a name with shell metacharacters", "x" + w.payload, ("only letters",))):
+            for state in ("present", "absent", "rolled_back"):
+                out.append(Case(module, f"{why} (state={state})", ("name",), dict(base, name=name, state=state),
+                                needles=needles))
+        for state in ("absent", "rolled_back"):
+            out.append(Case(module, f"no name (state={state}: never guessed)", ("name", "state"),
+                            dict(base, name=None, state=state), needles=("needs name",)))
+        out.append(Case(module, "a description with shell metacharacters is text (check mode)", ("description",),
+                        dict(base, description=w.payload), expect="clean", check=True))
+        for age in ("lots", "-1d", "1y"):
+            out.append(Case(module, f"min_age {age!r}", ("min_age",), dict(base, state="pruned", min_age=age),
+                            needles=("min_age", age)))
+        out.append(Case(module, "reset=all without the filesystem's UUID", ("reset", "confirm_uuid"),
+                        dict(base, state="reset", reset="all"), needles=("confirm_uuid",)))
+        out.append(Case(module, "reset=all with a wrong UUID on a volatile host", ("confirm_uuid",),
+                        dict(base, state="reset", reset="all", confirm_uuid="00000000-0000-0000-0000-000000000000"),
+                        needles=("volatile", "no state")))
         out += w.root_cases(module, base)
     # Every option: a value of the wrong type; timeouts also negative.
     for option, ospec in sorted(spec.items()):
