@@ -44,7 +44,14 @@ REQUEST_VERSION = 1
 TOP_PREFIX = 'datafs-top-'
 PEEK_PREFIX = 'snapshot-look-'
 
-Snapshot = namedtuple('Snapshot', ('name', 'time', 'description', 'important', 'kind'))
+# C(epoch): the creation time in seconds with their fraction, which orders snapshots taken within one second.
+Snapshot = namedtuple('Snapshot', ('name', 'time', 'description', 'important', 'kind', 'epoch'))
+Snapshot.__new__.__defaults__ = (0.0,)
+
+
+def age_order(snapshot):
+    """Oldest first: by the time kept beside it, then the exact creation time, then the name."""
+    return (snapshot.time, snapshot.epoch, snapshot.name)
 
 
 class SnapshotError(PersistenceError):
@@ -139,7 +146,7 @@ class Top:
                       if not name.startswith('.') and _btrfs.is_subvolume(os.path.join(self.snapshots, name)))
 
     def list(self):
-        """Every snapshot, oldest first (by the time kept beside it, then by name)."""
+        """Every snapshot, oldest first (age_order)."""
         found = []
         for name in self.names():
             try:
@@ -147,9 +154,11 @@ class Top:
             except PersistenceError:
                 meta = {}
             kind = meta.get('kind') if meta.get('kind') in KINDS else 'manual'
+            epoch = meta.get('epoch')
             found.append(Snapshot(name, str(meta.get('time') or ''), str(meta.get('description') or ''),
-                                  meta.get('important') is True, kind))
-        return sorted(found, key=lambda item: (item.time, item.name))
+                                  meta.get('important') is True, kind,
+                                  float(epoch) if isinstance(epoch, (int, float)) else 0.0))
+        return sorted(found, key=age_order)
 
     def nested(self, runner):
         """Subvolumes inside the state (Docker's btrfs storage driver makes one per layer), as paths in the state."""
@@ -175,7 +184,7 @@ def make_snapshot(runner, top, name, kind, description, important, now):
         if not os.path.isdir(top.meta_dir):
             _files.make_dirs(top.path, top.meta_dir)
         write_json(top.meta(name), dict(time=utc_time(now), description=description, important=bool(important),
-                                        kind=kind))
+                                        kind=kind, epoch=round(now, 6)))
         _writes.snapshot_subvolume(runner, top.state, target, read_only=True)
         if not _btrfs.is_subvolume(target) or not _btrfs.is_read_only(target):
             raise CommandError('btrfs subvolume snapshot reported success, but there is no read-only subvolume')
@@ -213,7 +222,7 @@ def prune_choice(snapshots, keep, min_age, now, protected, kinds=None):
     """The snapshots retention removes, oldest first: beyond the newest C(keep) (of C(kinds), all when None), older
     than C(min_age) seconds; never an important one, never one in C(protected)."""
     subject = [snap for snap in snapshots if kinds is None or snap.kind in kinds]
-    newest_first = sorted(subject, key=lambda item: (item.time, item.name), reverse=True)
+    newest_first = sorted(subject, key=age_order, reverse=True)
     chosen = []
     for snap in newest_first[keep:]:
         if snap.important or snap.name in protected:

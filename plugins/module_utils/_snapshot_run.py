@@ -202,7 +202,7 @@ def _predicted_snapshots(plan, snapshots, now):
             found = [snap for snap in found if snap.name != action.device]
         elif action.step == 'snapshot':
             args = action.func.args
-            found.append(_snapshot.Snapshot(args[2], _snapshot.utc_time(now), args[4], args[5], args[3]))
+            found.append(_snapshot.Snapshot(args[2], _snapshot.utc_time(now), args[4], args[5], args[3], now))
         elif action.step == 'snapshot-meta':
             found = [snap._replace(**action.func.keywords) if snap.name == action.device else snap for snap in found]
     return found

@@ -190,7 +190,7 @@ def plan_boot_snapshot(runner, top, keep, now, protected, outcome):
     name = _snapshot.utc_name(now, set(snap.name for snap in snapshots), _snapshot.BOOT_PREFIX)
     plan.add('boot-snapshot', name, 'take a read-only snapshot of the state (boot snapshot)',
              functools.partial(_boot_snapshot, runner, top, name, now, outcome))
-    new = _snapshot.Snapshot(name, _snapshot.utc_time(now), '', False, 'boot')
+    new = _snapshot.Snapshot(name, _snapshot.utc_time(now), '', False, 'boot', now)
     for old in _snapshot.prune_choice(snapshots + [new], keep, 0, now, protected, kinds=('boot',)):
         plan.add('boot-prune', old.name, 'delete (boot snapshots beyond the newest %d; committed)' % keep,
                  functools.partial(_snapshot.delete_snapshot, runner, top, old.name))

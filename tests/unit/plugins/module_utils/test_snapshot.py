@@ -74,6 +74,14 @@ def test_retention_keeps_the_newest_and_the_young_and_never_the_important_or_the
     assert names(_snapshot.prune_choice(mixed, 1, 0, NOW, set(), kinds=('boot',))) == ['boot-1', 'boot-2']
 
 
+def test_snapshots_taken_within_one_second_keep_their_order():
+    second = _snapshot.utc_time(NOW)
+    taken = [Snapshot('zz', second, '', False, 'manual', NOW + 0.1), Snapshot('aa', second, '', False, 'manual', NOW + 0.2),
+             Snapshot('mm', second, '', False, 'manual', NOW + 0.3)]
+    assert names(_snapshot.prune_choice(taken, 1, 0, NOW, set())) == ['zz', 'aa']
+    assert [snap.name for snap in sorted(taken, key=_snapshot.age_order)] == ['zz', 'aa', 'mm']
+
+
 @pytest.mark.parametrize('text, seconds', [('0', 0), ('90', 90), ('90s', 90), ('5m', 300), ('2h', 7200), ('7d', 604800),
                                            ('1w', 604800), (' 3 d ', 259200)])
 def test_ages(text, seconds):
