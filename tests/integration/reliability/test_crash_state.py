@@ -308,5 +308,3 @@ def test_the_state_step_killed_at_a_point_converges(host, scenario, point, lw_wo
     finally:
         figures.add(CLAIM, "state step (rollback, reset, boot snapshot, rollback word): converged / injection points",
                     1 if done else 0, 1, "points")
-        figures.add(CLAIM, "all disk counts, first and everyday boots: converged / injection points",
-                    1 if done else 0, 1, "points")
