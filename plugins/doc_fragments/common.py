@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -13,9 +13,8 @@ class ModuleDocFragment(object):
 
     DOCUMENTATION = r'''
 seealso:
-  - name: Lightwhale persistence boot sequence
-    description: The boot steps this collection implements.
-    link: https://example.invalid/lightwhale/persistence/blob/main/docs/boot-sequence.md
+  - ref: ansible_collections.lightwhale.persistence.docsite.boot_sequence
+    description: The boot steps this collection implements, and the layout on disk.
 options:
   root:
     description:

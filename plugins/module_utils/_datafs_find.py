@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Steps 1 and 4 of the data filesystem: find it, or the magic partitions to create it on (read-only).

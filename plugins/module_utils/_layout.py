@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Names, magic bytes and paths of the Lightwhale persistence layout, in one place."""

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -39,7 +39,7 @@ description:
     (O(boot_snapshots)). A request that cannot be carried out stays pending and is reported in RV(state_change) and
     as a warning; the state is then mounted as it is."
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - util-linux (C(wipefs), C(partx), C(sfdisk), C(mount), C(umount), C(mkswap), C(swapon), C(swapoff))
   - btrfs-progs (C(mkfs.btrfs), C(btrfs))
@@ -111,7 +111,7 @@ options:
         file C(<root>/run/lightwhale/persistence.json) (see M(lightwhale.persistence.lw_status)), on success and on
         failure alike. The file is written only when what it says changes, and C(changed) says so.
       - A part C(boot) that the role recorded for an earlier run is dropped, since this run starts a new record.
-      - The role M(lightwhale.persistence.boot) sets it, so that the everyday boot needs no separate status step.
+      - The role P(lightwhale.persistence.boot#role) sets it, so that the everyday boot needs no separate status step.
     type: bool
     default: false
 notes:

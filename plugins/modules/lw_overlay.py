@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -35,7 +35,7 @@ description:
   - With O(state=unmounted) the overlays are unmounted in reverse order, then the lower binds, also in reverse
     order. The directories and the upper layers' contents are kept.
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - C(mount) and C(umount) (util-linux or BusyBox) and a kernel with overlayfs.
   - Root privileges.
@@ -101,7 +101,7 @@ options:
         (see M(lightwhale.persistence.lw_status)) - the overlays wanted (the file says which of them the kernel
         shows mounted), Docker's data root when O(docker) set it, the warnings and the failure - on success and on
         failure alike. The file is written only when what it says changes, and C(changed) says so.
-      - The role M(lightwhale.persistence.boot) sets it, so that the everyday boot needs no separate status step.
+      - The role P(lightwhale.persistence.boot#role) sets it, so that the everyday boot needs no separate status step.
     type: bool
     default: false
 notes:

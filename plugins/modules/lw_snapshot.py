@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +27,7 @@ description:
   - Each run mounts the filesystem's top level on a temporary directory under C(<root>/run/lightwhale/) and
     unmounts it before it ends. Real runs hold the lock C(<root>/run/lightwhale/persistence.lock).
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - btrfs-progs (C(btrfs)), util-linux (C(mount), C(umount))
   - Root privileges.

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -18,7 +18,7 @@ description:
     is, the warnings of the boot and why it failed, if it did. Returns the same document and the one summary line
     an operator reads on the console.
   - M(lightwhale.persistence.lw_datafs) and M(lightwhale.persistence.lw_overlay) record their own parts of the file
-    (O(lightwhale.persistence.lw_datafs#module:record_status=true)), as the role M(lightwhale.persistence.boot) has
+    (O(lightwhale.persistence.lw_datafs#module:record_status=true)), as the role P(lightwhale.persistence.boot#role) has
     them do. This module records what else there is to say, as the part C(boot) of the file's C(steps) - the role
     runs it only when a step failed in a way the module could not record itself. A field given here wins over what
     the modules recorded; a field not given keeps it. Failures and warnings add up.
@@ -28,7 +28,7 @@ description:
     the host in the same state writes nothing and reports C(changed=false); C(time) then says since when the host
     has been in this state.
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - Root privileges (the file is written under C(/run/lightwhale)).
 attributes:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +24,7 @@ description:
     with C(partx) and the module waits for the partition nodes.
   - Always returns what it saw, in RV(disks), RV(magic_disks), RV(magic_partitions) and RV(skipped_disks).
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - util-linux (C(wipefs), C(partx), C(sfdisk))
   - Root privileges.
@@ -194,10 +194,10 @@ refused:
   elements: dict
 skipped_disks:
   description:
-    - Every candidate this run leaves alone, each with C(device) and C(reason) - the host scan's exclusions
-      (loop, read-only, in use...) and, for the disks considered, why there is nothing to write (for example
-      C(no magic header)).
-    - Named so because Ansible reads a truthy C(skipped) key as a skipped task., each with C(device) and C(reason).
+    - Every candidate this run leaves alone, each with C(device) and C(reason).
+    - The reasons are the host scan's exclusions (loop, read-only, in use...) and, for the disks considered, why
+      there is nothing to write (for example C(no magic header)).
+    - The key is not called C(skipped) because Ansible reads a truthy C(skipped) key as a skipped task.
   returned: always
   type: list
   elements: dict

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
@@ -29,7 +29,7 @@ description:
   - A probe that fails (C(wipefs), C(sfdisk), a read error) fails the module, so a disk is never reported empty
     because it could not be read.
 author:
-  - lightwhale.persistence developers (!UNKNOWN)
+  - lightwhale.persistence developers (@lightwhale)
 requirements:
   - util-linux (C(wipefs), C(sfdisk))
   - btrfs-progs (C(btrfs)), when a data filesystem is mounted
@@ -58,9 +58,8 @@ notes:
 seealso:
   - module: lightwhale.persistence.lw_datafs
   - module: lightwhale.persistence.magic_disk
-  - name: Fleet guide
+  - ref: ansible_collections.lightwhale.persistence.docsite.fleet
     description: Turning persistence on across a fleet, and verifying it.
-    link: https://example.invalid/lightwhale/persistence/blob/main/docs/fleet.md
 extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
   lightwhale.persistence.common.devices]
 '''

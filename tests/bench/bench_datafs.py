@@ -147,7 +147,7 @@ class Bench:
         sh([self.ansible, "localhost", "-c", "local", "-i", "localhost,", "-m", "ansible.builtin.ping"], env=self.env)
 
     def plain_create(self):
-        """The creation as a plain script would do it (SPEC step 5, then 6)."""
+        """The creation as a plain script would do it (boot step 5, then 6)."""
         for node in self.parts("1"):
             sh(["mkswap", "-L", "lightwhale-swap", node])
         sh(["mkfs.btrfs", "-f", "-d", "raid1", "-m", "raid1"] + self.parts("2"))

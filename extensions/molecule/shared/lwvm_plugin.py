@@ -160,7 +160,7 @@ class LwHost:
         assert not self.swaps()
 
     def check_persistent(self, serials, data_profile, metadata_profile, mode="persistent", total=None):
-        """The layout of SPEC section 1 on the disks SERIALS, mounted, with swap and overlays. TOTAL: the number
+        """The layout of docs/boot-sequence.md on the disks SERIALS, mounted, with swap and overlays. TOTAL: the number
         of members the filesystem has (default: one per disk); profiles given as None are not compared."""
         self.check_read_only_image()
         self.check_hook_ran_at_boot()

@@ -14,7 +14,7 @@ The option list comes from each module's argument_spec (read from the source wit
 test_the_table_covers_every_option fails when an option has no case, so a new option cannot go untested.
 
 Never a host scan: every case that takes `devices` lists loop disks (or bad paths) explicitly. `devices: []`
-means "scan the host" (SPEC section 3): it is run only where the module refuses it before any probe
+means "scan the host" (docs/boot-sequence.md, safety rules): it is run only where the module refuses it before any probe
 (magic_disk state=present/absent) - never for lw_datafs or magic_disk state=partitioned.
 """
 

@@ -1,5 +1,5 @@
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The data filesystem's plans (_datafs_mount, _datafs_create) on synthetic decisions and mountinfo, in a sandbox
 root: no disk, no mount, no command; planning writes nothing, and a plan is applied only where a test says so (with
