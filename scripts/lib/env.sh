@@ -7,6 +7,7 @@
 #   LW_PY_NEW      Python 3.13 interpreter (controller for the newest core, 2.21)
 #   LW_VENV_OLD    venv with ansible-core 2.19 + lint/doc/changelog/molecule tools
 #   LW_VENV_NEW    venv with ansible-core 2.21
+#   LW_VENV_DOCS   venv with galaxy-importer, antsibull-docs and Sphinx (Python 3.11; scripts/docs-site, lint)
 #
 # The venv paths carry a hash of their requirements file and of the interpreter's version,
 # so a changed requirements file gives a new venv and an unchanged one is reused.
@@ -16,6 +17,7 @@ LW_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 LW_CACHE=${LW_CACHE:-/var/cache/lightwhale-persistence}
 LW_REQ_OLD=$LW_ROOT/requirements/core-2.19.txt
 LW_REQ_NEW=$LW_ROOT/requirements/core-2.21.txt
+LW_REQ_DOCS=$LW_ROOT/requirements/docs.txt
 
 # lw_find_python X.Y -> prints the path of a pythonX.Y interpreter that can make venvs.
 # Prefers pyenv's newest X.Y.*, then any pythonX.Y on PATH.
@@ -57,7 +59,8 @@ LW_PY_OLD=$(lw_find_python 3.11)
 LW_PY_NEW=$(lw_find_python 3.13)
 LW_VENV_OLD=$(lw_venv_path 2.19 "$LW_REQ_OLD" "$LW_PY_OLD")
 LW_VENV_NEW=$(lw_venv_path 2.21 "$LW_REQ_NEW" "$LW_PY_NEW")
-export LW_ROOT LW_CACHE LW_PY_OLD LW_PY_NEW LW_VENV_OLD LW_VENV_NEW
+LW_VENV_DOCS=$(lw_venv_path docs "$LW_REQ_DOCS" "$LW_PY_OLD")
+export LW_ROOT LW_CACHE LW_PY_OLD LW_PY_NEW LW_VENV_OLD LW_VENV_NEW LW_VENV_DOCS
 
 # lw_copy_collection PARENT -> copies the collection's files (tracked, plus untracked files that
 # are not git-ignored; deleted ones skipped) to PARENT/ansible_collections/lightwhale/persistence
