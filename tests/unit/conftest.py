@@ -1,5 +1,5 @@
 # Copyright (c) lightwhale.persistence developers
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Make the collection importable under plain pytest too (ansible-test units already arranges it), and the
 fixtures the module tests share."""
