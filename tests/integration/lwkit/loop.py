@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import stat
+import time
 import threading
 from dataclasses import dataclass, field
 
@@ -284,6 +285,19 @@ def _release_users(disks, extra_roots=()):
     return problems
 
 
+def _users_of(node):
+    """What may hold a partition open, for the message of a failed teardown."""
+    name = os.path.basename(node)
+    found = ["active swap"] if node in read_swaps() else []
+    try:
+        found += [f"held by {h}" for h in os.listdir(f"/sys/class/block/{name}/holders")]
+    except OSError:
+        pass
+    if any(m.source == node for m in read_mountinfo()):
+        found.append("mounted in this namespace")
+    return ", ".join(found) or "no swap, holder or mount seen"
+
+
 def teardown_disks(disks, extra_roots=()):
     """Release and detach the given kit disks. Never raises; returns a list of problems."""
     problems = []
@@ -307,10 +321,16 @@ def teardown_disks(disks, extra_roots=()):
                             run(["btrfs", "device", "scan", "--forget", n], check=False)
                     for n in nodes:
                         run(["blockdev", "--setrw", n], check=False)
-                    if d.partition_nodes():
+                    # partx -d refuses a partition that is still open; a device the kernel is closing after an
+                    # unmount or swapoff (btrfs closes its members asynchronously) is free a moment later.
+                    for attempt in range(20):
+                        if not d.partition_nodes():
+                            break
+                        if attempt:
+                            time.sleep(0.1)
                         run(["partx", "-d", d.path], check=False)
-                        for n in d.partition_nodes():  # partx -d refuses busy ones; say so
-                            problems.append(f"partition {n} still known to the kernel")
+                    for n in d.partition_nodes():  # still busy after 2 s: say so, and what holds it
+                        problems.append(f"partition {n} still known to the kernel ({_users_of(n)})")
                     if run(["losetup", "-d", d.path], check=False).returncode != 0:
                         problems.append(f"losetup -d {d.path} failed")
                 elif back is not None:

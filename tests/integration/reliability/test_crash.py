@@ -120,7 +120,7 @@ QUICK_EVERYDAY = {"after:mount-state@1", "after:overlay-mount@2"}
 
 # Steps whose code and data do not depend on the number of disks (the overlays and Docker's data root act on the
 # mounted data filesystem): their points run for 1 disk, and for 2 and 3 disks only when named in QUICK, unless
-# LW_CRASH_FULL=1 asks for the whole matrix (about 35-40 min; CI's budget does not allow it in every run).
+# LW_CRASH_FULL=1 asks for the whole matrix (about 20 min on two CPUs; CI's budget does not allow it in every run).
 SAME_FOR_ANY_COUNT = ("state-change", "overlay-mkdir", "overlay-bind", "overlay-secure", "overlay-mount", "mkdir-config",
                       "write-config", "mkdir-data-root")
 FULL = os.environ.get("LW_CRASH_FULL") == "1"
