@@ -14,7 +14,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r'''
 seealso:
   - ref: ansible_collections.lightwhale.persistence.docsite.boot_sequence
-    description: The boot steps this collection implements, and the layout on disk.
+    description: The boot steps this collection implements, and the layout on disk (docs/boot-sequence.md in the collection).
 options:
   root:
     description:

@@ -59,7 +59,7 @@ seealso:
   - module: lightwhale.persistence.lw_datafs
   - module: lightwhale.persistence.magic_disk
   - ref: ansible_collections.lightwhale.persistence.docsite.fleet
-    description: Turning persistence on across a fleet, and verifying it.
+    description: Turning persistence on across a fleet, and verifying it (docs/fleet.md in the collection).
 extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
   lightwhale.persistence.common.devices]
 '''
