@@ -53,7 +53,7 @@ class Targets:
         self.run_dir = _mount.under(self.root, _layout.RUN_DIR)
 
     def is_top_dir(self, path):
-        return os.path.dirname(path) == self.run_dir and os.path.basename(path).startswith(_datafs_create.TOP_PREFIX)
+        return os.path.dirname(path) == self.run_dir and os.path.basename(path).startswith(_layout.TOP_PREFIX)
 
 
 class Context:

@@ -30,8 +30,6 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils._plan impor
 
 
 SUBVOLUMES = (_layout.SUBVOL_DATA, _layout.SUBVOL_STATE, _layout.SUBVOL_SNAPSHOTS)
-# Temporary top-level mounts of a creation live in <root>/run/lightwhale/<prefix>XXXXXX.
-TOP_PREFIX = 'datafs-top-'
 
 
 class Creation:
@@ -65,7 +63,7 @@ class Creation:
 
     def mount_top(self):
         _mount.make_dirs(self.ctx.targets.root, _layout.RUN_DIR)
-        self.top = tempfile.mkdtemp(prefix=TOP_PREFIX, dir=self.ctx.targets.run_dir)
+        self.top = tempfile.mkdtemp(prefix=_layout.TOP_PREFIX, dir=self.ctx.targets.run_dir)
         _writes.scan_btrfs(self.ctx.runner, self.fs.paths)
         _writes.mount(self.ctx.runner, self.fs.paths[0], self.top, 'btrfs', ['subvolid=%d' % _btrfs.TOP_LEVEL])
         self.top_mounted = True
@@ -150,7 +148,7 @@ def plan_present(ctx, decision, planned):
 def leftovers(targets, mounts):
     """Temporary top-level mounts and directories an interrupted creation left: (mounts, dirs)."""
     stale = [mount for mount in mounts if targets.is_top_dir(mount.target)]
-    dirs = sorted(path for path in glob.glob(os.path.join(targets.run_dir, TOP_PREFIX + '*'))
+    dirs = sorted(path for path in glob.glob(os.path.join(targets.run_dir, _layout.TOP_PREFIX + '*'))
                   if os.path.isdir(path) and not os.path.islink(path))
     return stale, dirs
 

@@ -38,6 +38,9 @@ CMDLINE_ROLLBACK_DONE = '/mnt/lightwhale-data/.lightwhale-persistence/cmdline-ro
 CMDLINE_ROLLBACK = 'lightwhale.rollback'
 STATE_DIR = '/mnt/lightwhale-data/lightwhale-state'
 RUN_DIR = '/run/lightwhale'
+# Temporary top-level mounts of the data filesystem, a creation's or a snapshot's:
+# <root>/run/lightwhale/<prefix>XXXXXX. One prefix for all, so that any run's cleanup undoes a killed run's leftover.
+TOP_PREFIX = 'datafs-top-'
 LOCK_FILE = '/run/lightwhale/persistence.lock'
 STATUS_FILE = '/run/lightwhale/persistence.json'
 

@@ -40,8 +40,6 @@ KINDS = ('manual', 'boot', 'kept')
 BOOT_PREFIX = 'boot-'
 META_MODE = 0o644
 REQUEST_VERSION = 1
-# Temporary top-level mounts share the prefix of a creation's, so a killed run's leftover is undone the same way.
-TOP_PREFIX = 'datafs-top-'
 PEEK_PREFIX = 'snapshot-look-'
 
 # C(epoch): the creation time in seconds with their fraction, which orders snapshots taken within one second.
@@ -259,7 +257,7 @@ class TopMount:
         if self.directory is None:
             _mount.make_dirs(self.root, _layout.RUN_DIR)
         # A read-only look (check mode, no lock held) gets its own prefix: a locked run's cleanup leaves it alone.
-        prefix = PEEK_PREFIX if self.read_only else TOP_PREFIX
+        prefix = PEEK_PREFIX if self.read_only else _layout.TOP_PREFIX
         self.path = tempfile.mkdtemp(prefix=prefix, dir=self.directory or _mount.under(self.root, _layout.RUN_DIR))
         options = ['subvolid=%d' % _btrfs.TOP_LEVEL] + (['ro'] if self.read_only else [])
         _writes.mount(self.runner, self.source, self.path, 'btrfs', options)
