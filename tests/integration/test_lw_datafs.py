@@ -1,4 +1,4 @@
-"""lightwhale.persistence.lw_datafs through real `ansible` runs on loop devices (issue 3).
+"""lightwhale.persistence.lw_datafs through real `ansible` runs on loop devices.
 
 Magic disks are laid out by the real magic_disk module first (state=partitioned). Every run lists its loop
 disks in `devices` and uses a sandbox root, so nothing outside the test's own loops and directories is

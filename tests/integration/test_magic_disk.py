@@ -1,4 +1,4 @@
-"""lightwhale.persistence.magic_disk through real `ansible` runs on loop devices (issue 2).
+"""lightwhale.persistence.magic_disk through real `ansible` runs on loop devices.
 
 Every test that may write lists its loop disks explicitly in `devices`; the only host-scan test runs in
 check mode. "Nothing written" is always proven by content hashes of the whole image (lwkit.sha256_of).
@@ -219,7 +219,7 @@ def test_partitioned_never_writes_a_decoy(md, loopdev):
 
 
 def test_partitioned_says_why_each_other_candidate_is_passed_over(md, loopdev):
-    """Issue 2: "Always return what was seen: which candidates carry the header, which partitions are
+    """The module always returns what it saw ("Always return what was seen: which candidates carry the header, which partitions are
     named ..., and why each other candidate was skipped." Every listed non-magic disk must come with a
     reason, in `skipped_disks` or in its `disks[].skipped`."""
     planted = plant_all_decoys(loopdev)

@@ -1,4 +1,4 @@
-"""lightwhale.persistence.persistence_info through real `ansible` runs on loop devices in a sandbox root (issue 6).
+"""lightwhale.persistence.persistence_info through real `ansible` runs on loop devices in a sandbox root.
 
 Each test builds a host state with the other modules (magic_disk, lw_datafs, lw_overlay) - none yet, volatile,
 persistent, degraded - then checks what persistence_info reports against the plain tools (btrfs, findmnt, statvfs),

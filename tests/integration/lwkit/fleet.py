@@ -1,4 +1,4 @@
-"""Helpers for the persistence_info and enable tests (issue 6): sandboxes in each mode, 'nothing changed' snapshots,
+"""Helpers for the persistence_info and enable tests: sandboxes in each mode, 'nothing changed' snapshots,
 and runs of the enable playbook against localhost with a sandbox root.
 
 - Sandbox(ansible, root)         modules run with root=<sandbox> (and kernel_cmdline='quiet' where they take it)

@@ -1,4 +1,4 @@
-"""Bad input (issue #7): every module, every option, given what an operator or a broken inventory may give it.
+"""Bad input: every module, every option, given what an operator or a broken inventory may give it.
 
 A table of cases, run through the real collection (one ansible-playbook run per module, one task per case, each
 task `ignore_errors`). For every case:

@@ -1,4 +1,4 @@
-"""Reliability (issue #7): two boots at once never both format.
+"""Reliability: two boots at once never both format.
 
 Twenty times, on fresh magic disks (one disk in odd iterations, two in even ones): the real boot playbook is started
 twice at the same moment - two `ansible-playbook` processes held at a gate file and released together, same sandbox

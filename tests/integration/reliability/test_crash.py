@@ -1,4 +1,4 @@
-"""Issue 7, "crash at any point converges": the boot playbook is killed (SIGKILL) at every step boundary of a first
+"""Crash at any point converges: the boot playbook is killed (SIGKILL) at every step boundary of a first
 boot on 1, 2 and 3 magic disks, and inside mkfs.btrfs while it writes; the next boot must reach the same end state as
 an uninterrupted boot of the same disk count and lose no file written before. The same for every step boundary of an
 everyday boot (the filesystem exists), with files written into the persistent upper layers by an earlier boot.

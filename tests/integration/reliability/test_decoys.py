@@ -1,4 +1,4 @@
-"""Reliability (issue #7): decoys are never written.
+"""Reliability: decoys are never written.
 
 Every decoy kind the kit makes (lwkit.decoys: near-miss headers, real filesystems, partition tables, LVM, md, LUKS,
 an ISO image, random bytes, zeros) sits on its own loop disk next to two magic disks, all listed in the boot's
@@ -84,7 +84,7 @@ def test_every_decoy_kind_stays_byte_for_byte_through_first_and_everyday_boot(bo
                                                                               lw_workdir):
     planted, missing = plant_every_decoy(loopdev)
     if len(planted) < 15:
-        pytest.skip(f"only {len(planted)} decoy kinds can be made here (issue #7 asks for 15): {'; '.join(missing)}")
+        pytest.skip(f"only {len(planted)} decoy kinds can be made here (the suite asks for 15): {'; '.join(missing)}")
     if missing:
         warnings.warn("decoy kinds not made on this host: " + "; ".join(missing))
     magic = [magic_disk("512M", name="magic0"), magic_disk("512M", name="magic1")]

@@ -1,4 +1,4 @@
-"""Reliability (issue #7): degraded and damaged data filesystems.
+"""Reliability: degraded and damaged data filesystems.
 
 - RAID1 (2 disks) and raid1c3 (3 disks): the first boot formats them and data is written; after a power-off one
   member is pulled (its loop device detached, as a dead or unplugged disk), and the next boot must come up

@@ -1,4 +1,4 @@
-"""Security (issue #7): modes and owners of everything a boot creates, no world-writable path, no shell anywhere,
+"""Security: modes and owners of everything a boot creates, no world-writable path, no shell anywhere,
 and a symbolic link planted where the boot creates a directory is refused, never followed.
 
 - test_no_shell_in_the_plugins: an AST walk over plugins/: no shell=True / use_unsafe_shell=True, no os.system,

@@ -1,7 +1,7 @@
 # Copyright (c) lightwhale.persistence developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Property test (issue #7, fuzzing) of the enable role's selector parser: any value raises only AnsibleFilterError
+"""Property test (fuzzing) of the enable role's selector parser: any value raises only AnsibleFilterError
 with a message naming the variable (a controller-side filter, so it lives here and not under module_utils)."""
 
 from __future__ import absolute_import, division, print_function

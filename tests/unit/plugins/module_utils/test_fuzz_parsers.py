@@ -1,7 +1,7 @@
 # Copyright (c) lightwhale.persistence developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Property tests (issue #7, fuzzing) for the parsers that had none: arbitrary input raises only the documented
+"""Property tests (fuzzing) for the parsers that had none: arbitrary input raises only the documented
 error type, and what a generator can produce in the tool's own format reads back exactly.
 
 The other parsers' property tests live next to their unit tests (test_blockdev, test_btrfs, test_btrfs_usage,
