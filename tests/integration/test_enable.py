@@ -1,4 +1,4 @@
-"""The role and playbook lightwhale.persistence.enable against localhost with a sandbox root and loop disks (issue 6).
+"""The role and playbook lightwhale.persistence.enable against localhost with a sandbox root and loop disks.
 
 The playbook runs as an operator runs it (`import_playbook: lightwhale.persistence.enable`), with the role's
 passthrough variables lightwhale_persistence_root and _devices pointing at the test's sandbox and loop disks. A
@@ -10,9 +10,11 @@ disks themselves: the header read back, content hashes of every disk that must n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
+import yaml
 
 from lwkit import has_header, sha256_of, signatures_of
 from lwkit.decoys import DECOYS, DecoyUnavailable
@@ -190,7 +192,6 @@ def test_marked_disks_come_back_persistent_or_the_host_fails(box, loopdev):
 
 def _inventory(path, hosts):
     """A YAML inventory of local 'hosts', each with its own sandbox root, disks and variables."""
-    import yaml  # pylint: disable=import-outside-toplevel
 
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump({"all": {"hosts": hosts}}, handle)
@@ -229,6 +230,134 @@ def test_hosts_of_an_inventory_in_waves_with_a_failure_budget(ansible, lw_workdi
     assert lines["web1"].endswith("(1 member(s), single/dup)") and lines["web2"].endswith("(2 member(s), raid1/raid1)")
     assert all(has_header(disk) for disk in disks["web1"] + disks["web2"])
     assert not has_header(disks["db1"][0])
+
+
+ACT_PLAY = "PLAY [Lightwhale persistence - mark disks, reboot in waves, verify]"
+
+
+def waves_seen(res):
+    """The hosts of each wave the acting play ran (sorted: hosts of one wave run side by side), from the output:
+    Ansible prints the play's banner once per wave."""
+    seen = []
+    for part in res.stdout.split(ACT_PLAY)[1:]:
+        part = part.split("PLAY RECAP")[0]
+        hosts = []
+        for host in re.findall(r"^(?:ok|changed|fatal|skipping): \[([^\]]+)\]", part, re.M):
+            if host not in hosts:
+                hosts.append(host)
+        seen.append(sorted(hosts))
+    return seen
+
+
+def rollout_line(res):
+    found = re.findall(r'"msg": "rollout: ([^"]*)"', res.stdout)
+    assert len(found) == 1, res.stdout[-4000:]
+    return found[0]
+
+
+def _local_hosts(ansible, lw_workdir, names, **extra):
+    hosts = {}
+    for name in names:
+        root = os.path.join(lw_workdir, name)
+        os.makedirs(os.path.join(root, "run"), exist_ok=True)
+        hosts[name] = dict(ansible_connection="local", ansible_python_interpreter=ansible.python,
+                           lightwhale_persistence_root=root, **extra.get(name, {}))
+    return hosts
+
+
+ENABLE_PLAY = "- name: The collection's enable playbook\n  ansible.builtin.import_playbook: lightwhale.persistence.enable\n"
+
+
+@pytest.mark.parametrize("source", ["group_vars", "host_vars of one host", "extra vars", "a wrapping play's vars",
+                                    "nowhere"])
+def test_a_reboot_from_any_source_gives_waves_of_one_and_a_budget_of_0(ansible, lw_workdir, magic_disk, source):
+    names = ["h1", "h2", "h3"]
+    hosts = _local_hosts(ansible, lw_workdir, names)
+    for name in names:  # persistent hosts: left alone, so none is rebooted, yet the waves are those of a reboot
+        disk = magic_disk("400M", name=name)
+        Sandbox(ansible, hosts[name]["lightwhale_persistence_root"]).boot([disk])
+        hosts[name]["lightwhale_persistence_devices"] = [disk.path]
+        hosts[name]["lightwhale_persistence_select"] = {"count": 1, "min_size": "64M"}
+    inventory = {"all": {"hosts": hosts}}
+    extravars = {}
+    if source == "group_vars":
+        inventory["all"]["vars"] = {"lightwhale_persistence_reboot": True}
+    elif source == "host_vars of one host":
+        hosts["h2"]["lightwhale_persistence_reboot"] = "yes"
+    elif source == "extra vars":
+        extravars["lightwhale_persistence_reboot"] = True
+    play = ENABLE_PLAY
+    if source == "a wrapping play's vars":
+        play += "  vars:\n    lightwhale_persistence_reboot: true\n"
+    path = os.path.join(lw_workdir, "inventory.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    res = ansible.run_playbook(play, inventory=path, extravars=extravars)
+    assert res.rc == 0, res.stdout[-4000:]
+    if source == "nowhere":
+        assert rollout_line(res) == "3 host(s), 0 may reboot: 1 wave(s) of 3 host(s); every host is tried"
+        assert waves_seen(res) == [names]
+    else:
+        rebooting = 1 if source == "host_vars of one host" else 3
+        assert rollout_line(res) == (f"3 host(s), {rebooting} may reboot: 3 wave(s) of 1, 1, 1 host(s); "
+                                     "the first failed host stops the rollout")
+        assert waves_seen(res) == [["h1"], ["h2"], ["h3"]]
+    assert set(summary_lines(res)) == set(names)
+
+
+def test_waves_set_in_group_vars_are_honoured(ansible, lw_workdir, magic_disk):
+    hosts = _local_hosts(ansible, lw_workdir, ["h1", "h2", "h3"])
+    for name, host in hosts.items():
+        disk = magic_disk("400M", name=name)
+        Sandbox(ansible, host["lightwhale_persistence_root"]).boot([disk])
+        host["lightwhale_persistence_devices"] = [disk.path]
+        host["lightwhale_persistence_select"] = {"count": 1, "min_size": "64M"}
+    path = _inventory(os.path.join(lw_workdir, "inventory.yml"), hosts)
+    with open(path, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    inventory["all"]["vars"] = {"lightwhale_persistence_serial": 2}
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    res = ok(ansible.run_playbook(ENABLE_PLAY, inventory=path))
+    assert rollout_line(res) == "3 host(s), 0 may reboot: 2 wave(s) of 2, 1 host(s); every host is tried"
+    assert waves_seen(res) == [["h1", "h2"], ["h3"]]
+
+
+def test_a_host_that_fails_in_the_first_wave_stops_the_rollout(ansible, lw_workdir, loopdev):
+    names = ["h1", "h2", "h3"]
+    disks = {name: loopdev("128M", name=name) for name in names}
+    hosts = _local_hosts(ansible, lw_workdir, names)
+    for name in names:
+        hosts[name]["lightwhale_persistence_devices"] = [disks[name].path]
+        hosts[name]["lightwhale_persistence_select"] = {"count": 1, "min_size": "64M"}
+    # The canary names a disk that is not its own: its play fails before anything is marked.
+    hosts["h1"]["lightwhale_persistence_disks"] = ["/dev/null"]
+    path = _inventory(os.path.join(lw_workdir, "inventory.yml"), hosts)
+    before = hashes(list(disks.values()))
+    res = ansible.run_playbook(ENABLE_PLAY, inventory=path, extravars={"lightwhale_persistence_reboot": True})
+    assert res.rc != 0
+    assert waves_seen(res) == [["h1"]], res.stdout[-4000:]
+    assert summary_lines(res) == {} and hashes(list(disks.values())) == before
+
+
+@pytest.mark.parametrize("case, inventory_vars, per_host, needle", [
+    ("one wave", {"lightwhale_persistence_reboot": True, "lightwhale_persistence_serial": "100%"}, {},
+     "lightwhale_persistence_serial='100%' would reboot all 3 hosts that may reboot (h1, h2, h3) in one wave"),
+    ("differs", {"lightwhale_persistence_reboot": True}, {"h2": {"lightwhale_persistence_serial": 5}},
+     "lightwhale_persistence_serial differs between the hosts (h2: 5; not set for h1, h3)"),
+    ("not a serial", {"lightwhale_persistence_serial": "fast"}, {},
+     "lightwhale_persistence_serial='fast' is not a number of hosts, a percentage or a list of them"),
+])
+def test_a_rollout_the_play_cannot_honour_is_refused_before_any_host(ansible, lw_workdir, case, inventory_vars,
+                                                                     per_host, needle):
+    hosts = _local_hosts(ansible, lw_workdir, ["h1", "h2", "h3"], **per_host)
+    path = os.path.join(lw_workdir, "inventory.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"all": {"hosts": hosts, "vars": inventory_vars}}, handle)
+    res = ansible.run_playbook(ENABLE_PLAY, inventory=path)
+    failed(res, needle)
+    assert ACT_PLAY not in res.stdout, f"{case}: a host was touched"
+    assert not any(record.get("action", "").endswith("persistence_info") for record in res.results)
 
 
 def test_docs_render(ansible):
