@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 
 import pytest
 from lwkit.boot import (
@@ -437,13 +438,18 @@ def test_boot_hook_wrapper_runs_the_boot_and_prints_one_line(ansible, box, magic
     assert "PLAY RECAP" in log and "== exit status 0" in log
     assert stat.S_IMODE(os.stat(path(box, "run/lightwhale/ansible")).st_mode) == 0o700
 
+    # What ran the boot: the command line here, with the collection's version (galaxy.yml of this checkout).
+    hook = open(path(box, "run/lightwhale/boot-hook"), encoding="utf-8").read()
+    assert hook.startswith(f"{SUMMARY_PREFIX}run from the command line, lightwhale.persistence {galaxy_version()}, ")
     for script in ([WRAPPER, "status"], [S11, "status"]):
         shown = subprocess.run(["sh"] + script, capture_output=True, text=True, check=False,
                                env=dict(env, LIGHTWHALE_PERSISTENCE_BOOT=WRAPPER))
-        assert (shown.returncode, shown.stdout) == (0, status["summary"] + "\n"), shown
+        assert (shown.returncode, shown.stdout) == (0, status["summary"] + "\n" + hook), shown
     again = subprocess.run(["sh", S11, "start"], capture_output=True, text=True, check=False, cwd="/",
                            env=dict(env, LIGHTWHALE_PERSISTENCE_BOOT=WRAPPER))
     assert (again.returncode, again.stdout) == (0, status["summary"] + "\n"), again
+    hook = open(path(box, "run/lightwhale/boot-hook"), encoding="utf-8").read()
+    assert hook.startswith(f"{SUMMARY_PREFIX}run from S11persistence, lightwhale.persistence {galaxy_version()}, ")
     assert "changed=0" in open(path(box, "run/lightwhale/ansible/last-run.log"), encoding="utf-8").read()
     stop = subprocess.run(["sh", S11, "stop"], capture_output=True, text=True, check=False, env=env)
     assert stop.returncode == 0 and findmnt(path(box, DATA))["fstype"] == "btrfs"
@@ -456,7 +462,7 @@ def test_boot_hook_wrapper_runs_the_boot_and_prints_one_line(ansible, box, magic
     assert failing.returncode == 2, failing.stdout + failing.stderr
     assert failing.stdout.startswith(SUMMARY_PREFIX + "FAILED: Docker") and failing.stdout.count("\n") == 1
     shown = subprocess.run(["sh", WRAPPER, "status"], capture_output=True, text=True, env=env, check=False)
-    assert shown.returncode == 1 and shown.stdout == failing.stdout
+    assert shown.returncode == 1 and shown.stdout.splitlines()[0] == failing.stdout.strip()
 
 
 def test_boot_hook_wrapper_under_busybox(ansible, box, magic_disks, tmp_path):
@@ -479,7 +485,42 @@ def test_boot_hook_wrapper_under_busybox(ansible, box, magic_disks, tmp_path):
     assert status["mode"] == "persistent" and status["ok"]
     for args in ([S11, "status"], [WRAPPER, "status"], [S11, "stop"]):
         shown = subprocess.run([sh] + args, capture_output=True, text=True, env=env, check=False)
-        assert shown.returncode == 0 and shown.stdout == ("" if args[1] == "stop" else start.stdout), shown
+        assert shown.returncode == 0, shown
+        if args[1] == "stop":
+            assert shown.stdout == ""
+        else:
+            assert shown.stdout.startswith(start.stdout + SUMMARY_PREFIX + "run from S11persistence, "), shown
+
+
+def galaxy_version():
+    with open(os.path.join(os.path.dirname(WRAPPER), "..", "..", "..", "galaxy.yml"), encoding="utf-8") as fh:
+        return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("version:"))
+
+
+def test_boot_hook_wrapper_waits_for_late_disks_and_names_those_that_never_came(tmp_path, loopdev):
+    """LIGHTWHALE_PERSISTENCE_WAIT_FOR: the boot waits for the disks; one that never comes is reported, exit 2."""
+    disk = loopdev("64M", name="late")
+    env = {"PATH": os.environ["PATH"], "LIGHTWHALE_PERSISTENCE_CONFIG": "/nonexistent",
+           "LIGHTWHALE_PERSISTENCE_ROOT": str(tmp_path), "LIGHTWHALE_PERSISTENCE_ANSIBLE_PLAYBOOK": "true",
+           "LIGHTWHALE_PERSISTENCE_WAIT_SECONDS": "2"}
+    log = tmp_path / "run" / "lightwhale" / "boot.log"
+    there = subprocess.run(["sh", WRAPPER, "start"], capture_output=True, text=True, check=False,
+                           env=dict(env, LIGHTWHALE_PERSISTENCE_WAIT_FOR=disk.path))
+    # `true` writes no status file: said, exit 0 passed on; the disk was there at once.
+    assert there.returncode == 0 and "without a status file" in there.stdout, there
+    assert f"== waited 0 s for {disk.path}: all there" in log.read_text()
+    gone = f"{tmp_path}/no-such-disk"
+    late = subprocess.run(["sh", WRAPPER, "start"], capture_output=True, text=True, check=False,
+                          env=dict(env, LIGHTWHALE_PERSISTENCE_WAIT_FOR=f"{disk.path} {gone}"))
+    assert late.returncode == 2, late
+    line = f"{SUMMARY_PREFIX}expected disk(s) {gone} did not appear within 2 s"
+    assert late.stdout.splitlines()[-1] == line
+    assert f"== waited 2 s for {disk.path} {gone}: still missing {gone}" in log.read_text()
+    shown = subprocess.run(["sh", WRAPPER, "status"], capture_output=True, text=True, env=env, check=False)
+    assert shown.returncode == 3 and shown.stdout.splitlines()[-1] == line, shown
+    bad = subprocess.run(["sh", WRAPPER, "start"], capture_output=True, text=True, check=False,
+                         env=dict(env, LIGHTWHALE_PERSISTENCE_WAIT_FOR=disk.path, LIGHTWHALE_PERSISTENCE_WAIT_SECONDS="soon"))
+    assert bad.returncode == 64 and "must be a number of seconds" in bad.stdout, bad
 
 
 def test_boot_hook_wrapper_status_and_usage_without_a_boot(tmp_path):
@@ -562,6 +603,100 @@ def test_boot_hook_role_installs_into_an_image(ansible, lw_workdir, init):
     # Idempotent, and the whole sandbox stays inside the image directory.
     again = ansible.run_playbook(play)
     assert again.rc == 0 and again.stats["localhost"]["changed"] == 0, again.stdout
+
+
+BOOT_HOOK_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: lightwhale.persistence.boot_hook
+      vars:
+        lightwhale_persistence_boot_hook_root: {image}
+        lightwhale_persistence_boot_hook_init: sysv
+{extra}"""
+
+
+def test_boot_hook_role_replaces_lightwhales_own_s11persistence_only_when_told(ansible, lw_workdir):
+    image = os.path.join(lw_workdir, "image")
+    os.makedirs(os.path.join(image, "etc", "init.d"))
+    stock = os.path.join(image, "etc", "init.d", "S11persistence")
+    with open(stock, "w", encoding="utf-8") as fh:
+        fh.write("#!/bin/sh\n# Lightwhale's own persistence script\n")
+    refused = ansible.run_playbook(BOOT_HOOK_PLAY.format(image=image, extra=""))
+    assert refused.rc != 0
+    assert "/etc/init.d/S11persistence in " + image in refused.stdout, refused.stdout[-3000:]
+    assert "lightwhale_persistence_boot_hook_replace_stock=true" in refused.stdout
+    # Nothing was installed: the image holds its own script only.
+    assert sorted(os.listdir(image)) == ["etc"] and os.listdir(os.path.join(image, "etc")) == ["init.d"]
+    assert open(stock, encoding="utf-8").read().endswith("Lightwhale's own persistence script\n")
+
+    play = BOOT_HOOK_PLAY.format(image=image, extra="        lightwhale_persistence_boot_hook_replace_stock: true\n")
+    replaced = ansible.run_playbook(play)
+    assert replaced.rc == 0, replaced.stdout[-3000:]
+    assert "Replaced the image's own /etc/init.d/S11persistence" in replaced.stdout
+    assert open(stock, "rb").read() == open(S11, "rb").read()
+    kept = os.path.join(image, "etc", "lightwhale", "S11persistence.stock")
+    assert open(kept, encoding="utf-8").read().endswith("Lightwhale's own persistence script\n")
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o644  # not executable, and not where init looks
+    again = ansible.run_playbook(play)
+    assert again.rc == 0 and again.stats["localhost"]["changed"] == 0, again.stdout[-3000:]
+    assert "Replaced the image's own" not in again.stdout
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def test_boot_hook_role_installs_as_a_non_root_build_user(ansible):
+    """An image built by a non-root user (Buildroot): ownership is left to the image's device table."""
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed"
+    assert os.access(SYSTEM_PYTHON, os.X_OK), f"{SYSTEM_PYTHON} is needed (Debian's python3)"
+    base = tempfile.mkdtemp(prefix="lwtest-nonroot-", dir="/tmp")
+    try:
+        os.chmod(base, 0o755)
+        coll = os.path.join(base, "collections", "ansible_collections", "lightwhale", "persistence")
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(WRAPPER))))
+        shutil.copytree(os.path.join(repo, "roles", "boot_hook"), os.path.join(coll, "roles", "boot_hook"))
+        shutil.copytree(os.path.join(repo, "meta"), os.path.join(coll, "meta"))
+        shutil.copy(os.path.join(repo, "galaxy.yml"), coll)
+        image, home = os.path.join(base, "image"), os.path.join(base, "home")
+        os.makedirs(os.path.join(image, "etc", "rcS.d"))
+        os.makedirs(home)
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in dirnames + filenames:
+                os.chmod(os.path.join(dirpath, name), 0o755 if name in dirnames else 0o644)
+        for target in (image, home):
+            for dirpath, dirnames, filenames in os.walk(target):
+                for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+                    os.chown(name, 65534, 65534)
+        os.chown(image, 65534, 65534)
+        play = os.path.join(home, "play.yml")
+
+        def run_as_nobody(extra):
+            with open(play, "w", encoding="utf-8") as fh:
+                fh.write(BOOT_HOOK_PLAY.format(image=image, extra=extra))
+            env = {"PATH": os.environ["PATH"], "HOME": home, "LC_ALL": "C.UTF-8", "ANSIBLE_HOME": home,
+                   "ANSIBLE_LOCAL_TEMP": os.path.join(home, "tmp"), "ANSIBLE_REMOTE_TEMP": os.path.join(home, "tmp"),
+                   "ANSIBLE_COLLECTIONS_PATH": os.path.join(base, "collections"), "ANSIBLE_NOCOLOR": "1",
+                   # The test venv's Python links into /root (mode 0700): the modules run on the system's.
+                   "ANSIBLE_PYTHON_INTERPRETER": SYSTEM_PYTHON}
+            return subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", ansible.ansible_playbook,
+                                   "-i", "localhost,", play], capture_output=True, text=True, env=env, cwd=home,
+                                  check=False, timeout=300)
+
+        # With the defaults (owner and group root), a non-root user cannot install: chown is refused.
+        refused = run_as_nobody("")
+        assert refused.returncode != 0 and "chown" in refused.stdout.lower(), refused.stdout[-3000:]
+        done = run_as_nobody("        lightwhale_persistence_boot_hook_owner: ''\n"
+                             "        lightwhale_persistence_boot_hook_group: ''\n")
+        assert done.returncode == 0, done.stdout[-3000:]
+        script = os.path.join(image, "etc", "init.d", "S11persistence")
+        assert open(script, "rb").read() == open(S11, "rb").read()
+        assert os.stat(script).st_uid == 65534 and stat.S_IMODE(os.stat(script).st_mode) == 0o755
+        assert os.readlink(os.path.join(image, "etc", "rcS.d", "S11persistence")) == "/etc/init.d/S11persistence"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_hook_scripts_are_shellcheck_clean():

@@ -136,6 +136,12 @@ class LwHost:
         boot_seconds = float(self.run("cut -d' ' -f1 /proc/uptime"))
         age = float(self.run("echo $(( $(date +%s) - $(stat -c %Y " + STATUS + ") ))"))
         assert age <= boot_seconds + 1, "status file older than this boot"
+        # The wrapper records which hook ran it; `status` shows it under the summary line.
+        caller = ("lightwhale-persistence.service" if self.platform.get("flavour", "systemd") == "systemd"
+                  else "S11persistence")
+        hook = self.run("cat /run/lightwhale/boot-hook")
+        assert hook.startswith("lightwhale-persistence: run from %s, lightwhale.persistence " % caller), hook
+        assert hook in self.host.run("lightwhale-persistence-boot status").stdout, hook
 
     def check_overlays(self, upper_base):
         for path in OVERLAYS:
