@@ -558,11 +558,8 @@ def test_boot_hook_wrapper_status_and_usage_without_a_boot(tmp_path):
     assert os.path.isfile(exports["ANSIBLE_CONFIG"]) and exports["PYTHONDONTWRITEBYTECODE"] == "1"
 
 
-@pytest.mark.parametrize("init", ["sysv", "systemd"])
-def test_boot_hook_role_installs_into_an_image(ansible, lw_workdir, init):
-    image = os.path.join(lw_workdir, "image")
-    os.makedirs(os.path.join(image, "etc", "rcS.d"))
-    play = f"""
+# The role into an image directory; {extra}: more variables, indented for the role's vars.
+BOOT_HOOK_PLAY = """
 - hosts: localhost
   connection: local
   gather_facts: false
@@ -571,11 +568,19 @@ def test_boot_hook_role_installs_into_an_image(ansible, lw_workdir, init):
       vars:
         lightwhale_persistence_boot_hook_root: {image}
         lightwhale_persistence_boot_hook_init: {init}
+{extra}"""
+
+
+@pytest.mark.parametrize("init", ["sysv", "systemd"])
+def test_boot_hook_role_installs_into_an_image(ansible, lw_workdir, init):
+    image = os.path.join(lw_workdir, "image")
+    os.makedirs(os.path.join(image, "etc", "rcS.d"))
+    play = BOOT_HOOK_PLAY.format(image=image, init=init, extra="""\
         lightwhale_persistence_boot_hook_collections_path: /opt/lw/collections
         lightwhale_persistence_boot_hook_ansible_playbook: /opt/ansible/bin/ansible-playbook
         lightwhale_persistence_boot_hook_boot_vars:
           lightwhale_persistence_swap: false
-"""
+""")
     res = ansible.run_playbook(play)
     assert res.rc == 0, res.stdout + res.stderr
     assert res.stats["localhost"]["changed"] > 0
@@ -605,25 +610,13 @@ def test_boot_hook_role_installs_into_an_image(ansible, lw_workdir, init):
     assert again.rc == 0 and again.stats["localhost"]["changed"] == 0, again.stdout
 
 
-BOOT_HOOK_PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: lightwhale.persistence.boot_hook
-      vars:
-        lightwhale_persistence_boot_hook_root: {image}
-        lightwhale_persistence_boot_hook_init: sysv
-{extra}"""
-
-
 def test_boot_hook_role_replaces_lightwhales_own_s11persistence_only_when_told(ansible, lw_workdir):
     image = os.path.join(lw_workdir, "image")
     os.makedirs(os.path.join(image, "etc", "init.d"))
     stock = os.path.join(image, "etc", "init.d", "S11persistence")
     with open(stock, "w", encoding="utf-8") as fh:
         fh.write("#!/bin/sh\n# Lightwhale's own persistence script\n")
-    refused = ansible.run_playbook(BOOT_HOOK_PLAY.format(image=image, extra=""))
+    refused = ansible.run_playbook(BOOT_HOOK_PLAY.format(image=image, init="sysv", extra=""))
     assert refused.rc != 0
     assert "/etc/init.d/S11persistence in " + image in refused.stdout, refused.stdout[-3000:]
     assert "lightwhale_persistence_boot_hook_replace_stock=true" in refused.stdout
@@ -631,7 +624,8 @@ def test_boot_hook_role_replaces_lightwhales_own_s11persistence_only_when_told(a
     assert sorted(os.listdir(image)) == ["etc"] and os.listdir(os.path.join(image, "etc")) == ["init.d"]
     assert open(stock, encoding="utf-8").read().endswith("Lightwhale's own persistence script\n")
 
-    play = BOOT_HOOK_PLAY.format(image=image, extra="        lightwhale_persistence_boot_hook_replace_stock: true\n")
+    play = BOOT_HOOK_PLAY.format(image=image, init="sysv",
+                                 extra="        lightwhale_persistence_boot_hook_replace_stock: true\n")
     replaced = ansible.run_playbook(play)
     assert replaced.rc == 0, replaced.stdout[-3000:]
     assert "Replaced the image's own /etc/init.d/S11persistence" in replaced.stdout
@@ -675,7 +669,7 @@ def test_boot_hook_role_installs_as_a_non_root_build_user(ansible):
 
         def run_as_nobody(extra):
             with open(play, "w", encoding="utf-8") as fh:
-                fh.write(BOOT_HOOK_PLAY.format(image=image, extra=extra))
+                fh.write(BOOT_HOOK_PLAY.format(image=image, init="sysv", extra=extra))
             env = {"PATH": os.environ["PATH"], "HOME": home, "LC_ALL": "C.UTF-8", "ANSIBLE_HOME": home,
                    "ANSIBLE_LOCAL_TEMP": os.path.join(home, "tmp"), "ANSIBLE_REMOTE_TEMP": os.path.join(home, "tmp"),
                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(base, "collections"), "ANSIBLE_NOCOLOR": "1",

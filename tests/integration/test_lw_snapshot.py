@@ -80,12 +80,16 @@ class Host:
 
 
 class TopLook:
-    def __init__(self, device):
+    """A mount of the top level, read-only unless C(writable) (for a test to change what an operator could change by
+    hand); the context gives the object itself, its C(dir) the mount point."""
+
+    def __init__(self, device, writable=False):
         self.device = device
+        self.writable = writable
 
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="lwtest-top-")
-        run(["mount", "-o", "ro,subvolid=5", self.device, self.dir])
+        run(["mount", "-o", "subvolid=5" if self.writable else "ro,subvolid=5", self.device, self.dir])
         return self
 
     def __exit__(self, *exc):
@@ -391,8 +395,8 @@ def test_what_cannot_be_carried_out_at_boot_never_costs_the_host_its_state(host)
     good(host.snap(name="gone"), True)
     host.write("etc/motd", "current\n")
     good(host.snap(state="rolled_back", name="gone"), True)
-    with RwTop(host.data_partitions()[0]) as top:
-        run(["btrfs", "subvolume", "delete", os.path.join(top, "@lightwhale-state-snapshots/gone")])
+    with TopLook(host.data_partitions()[0], writable=True) as look:
+        run(["btrfs", "subvolume", "delete", os.path.join(look.dir, "@lightwhale-state-snapshots/gone")])
     host.reboot()
     status = host.status()
     assert status["mode"] == "persistent" and host.read("etc/motd") == "current\n", status
@@ -407,30 +411,14 @@ def test_what_cannot_be_carried_out_at_boot_never_costs_the_host_its_state(host)
     assert status["mode"] == "persistent" and "not a request this collection wrote" in status["state_change"], status
     os.remove(host.path(REQUEST))
 
-    with RwTop(host.data_partitions()[0]) as top:
-        run(["btrfs", "subvolume", "delete", os.path.join(top, "@lightwhale-state-snapshots")])
+    with TopLook(host.data_partitions()[0], writable=True) as look:
+        run(["btrfs", "subvolume", "delete", os.path.join(look.dir, "@lightwhale-state-snapshots")])
     host.reboot(lightwhale_persistence_boot_snapshots=2)
     status = host.status()
     assert status["mode"] == "persistent" and status["ok"] and host.read("etc/motd") == "current\n", status
     assert any("no subvolume @lightwhale-state-snapshots" in warning for warning in status["warnings"]), status
     res = host.snap(name="x")
     assert res.failed and "no subvolume @lightwhale-state-snapshots" in res["msg"], res.explain()
-
-
-class RwTop:
-    """A writable mount of the top level, for a test to change what an operator could change by hand."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="lwtest-top-")
-        run(["mount", "-o", "subvolid=5", self.device, self.dir])
-        return self.dir
-
-    def __exit__(self, *exc):
-        run(["umount", self.dir], check=False)
-        os.rmdir(self.dir)
 
 
 def test_two_boots_at_once_carry_a_rollback_out_once(host):
