@@ -144,9 +144,18 @@ def exclusive_busy(path):
 def usage(device, mounts, swaps):
     """Why C(device) (a BlockDevice, whole disk) is in use, as a list of short reasons; empty when it is free."""
     names = [device.name] + kernel_partitions(device.name)
-    devnos = dict((devno_of(name), name) for name in names)
-    reasons = []
+    reasons = usage_reasons(dict((devno_of(name), name) for name in names), mounts, swaps, holders(device.name))
+    if not reasons and exclusive_busy(device.path):
+        reasons.append('busy: the kernel refuses an exclusive open (mounted in another namespace, swap or claimed)')
+    return reasons
+
+
+def usage_reasons(devnos, mounts, swaps, holder_names):
+    """The reasons of usage() that need no open of the device: C(devnos) maps (major, minor) to the kernel name of
+    the disk and of each of its partitions; C(holder_names) are the devices stacked on any of them."""
+    names = set(devnos.values())
     sources = dict(('/dev/' + name, name) for name in names)
+    reasons = []
     for mount in mounts:
         # btrfs shows an anonymous device number in mountinfo: match its source path too.
         name = devnos.get(mount.devno) or sources.get(mount.source)
@@ -155,10 +164,7 @@ def usage(device, mounts, swaps):
     for area in swaps:
         if os.path.basename(area) in names:
             reasons.append('%s is an active swap area' % area)
-    for holder in holders(device.name):
-        reasons.append('held by %s' % holder)
-    if not reasons and exclusive_busy(device.path):
-        reasons.append('busy: the kernel refuses an exclusive open (mounted in another namespace, swap or claimed)')
+    reasons.extend('held by %s' % holder for holder in sorted(holder_names))
     return reasons
 
 

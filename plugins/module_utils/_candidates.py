@@ -26,6 +26,9 @@ class Disk:
         self.signatures = []
         self.table = None
         self.usage = []
+        # What a probe over a raw shell read in place of the core's own reads (_raw_probe): kernel_partitions,
+        # nonzero ({offset of an edge: first non-zero byte in it, or None}). None: the core reads the host.
+        self.probed = None
 
     @property
     def path(self):

@@ -45,18 +45,24 @@ def _first_nonzero(data):
 
 
 def contents(disk):
-    """What C(disk) holds that marking it would destroy: signatures, partitions, or unrecognised bytes."""
+    """What C(disk) holds that marking it would destroy: signatures, partitions, or unrecognised bytes. A disk probed
+    over a raw shell brings its kernel partitions and the first non-zero bytes of its edges (C(disk.probed)); any
+    other is read here."""
+    probed = disk.probed or {}
     found = ['%s signature at offset %d' % (sig['type'], sig['offset']) for sig in disk.signatures]
     if disk.partitions:
         found.append('%d partition(s)' % len(disk.partitions))
-    parts = _blockdev.kernel_partitions(disk.device.name)
+    parts = probed['kernel_partitions'] if 'kernel_partitions' in probed else _blockdev.kernel_partitions(disk.device.name)
     if parts and not disk.partitions:
         found.append('kernel partitions %s' % ', '.join(parts))
     if not found:
         # No tool recognises anything: still refuse data we cannot name (plain dm-crypt, raw streams).
         span = min(disk.size, _layout.MIB)
         for offset in sorted(set((0, disk.size - span))):
-            nonzero = _first_nonzero(_blockdev.read_bytes(disk.path, offset, span))
+            if 'nonzero' in probed:
+                nonzero = probed['nonzero'][offset]
+            else:
+                nonzero = _first_nonzero(_blockdev.read_bytes(disk.path, offset, span))
             if nonzero is not None:
                 found.append('unrecognised non-zero data at byte %d' % (offset + nonzero))
                 break
