@@ -13,6 +13,7 @@ import time
 from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _raw_probe
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 from ansible_collections.lightwhale.persistence.plugins.plugin_utils import _raw_shell
 
@@ -65,10 +66,11 @@ class ActionModule(ActionBase):
             return result
         try:
             before = self.boot_id()
-            # Detached and delayed, so that the shell returns and the connection closes before the host goes down.
+            # Delayed, so that the shell returns and the connection closes before the host goes down; detached
+            # with SIGHUP ignored, because the raw connection may run it on a terminal whose hang-up would end it.
+            command = "trap '' HUP; (sleep 2; %s) </dev/null >/dev/null 2>&1 &" % args['reboot_command']
             try:
-                _raw_shell.run(self, "sh -c '(sleep 2; %s) </dev/null >/dev/null 2>&1 &'"
-                               % args['reboot_command'].replace("'", "'\"'\"'"))
+                _raw_shell.run(self, '/bin/sh -c ' + _raw_probe.quote(command))
             except AnsibleConnectionFailure:
                 pass  # the host went down before the shell returned: the reboot is under way
             elapsed = self.wait(before, args['reboot_timeout'], args['poll_interval'])

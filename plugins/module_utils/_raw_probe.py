@@ -114,10 +114,11 @@ _OD_LINE = re.compile(r'^(\d+)((?: [0-9a-f]{2})*)$')
 
 def shell_command(script, args):
     """The command line that runs C(script) with C(args) under /bin/sh, each word quoted for the shell."""
-    return ' '.join([_quote(word) for word in ['/bin/sh', '-c', script, 'lightwhale-persistence'] + list(args)])
+    return ' '.join([quote(word) for word in ['/bin/sh', '-c', script, 'lightwhale-persistence'] + list(args)])
 
 
-def _quote(word):
+def quote(word):
+    """C(word) as one word for any POSIX shell."""
     return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
