@@ -36,9 +36,10 @@ ANSIBLE_LABELS = {
                              "Return Values"),
     "ansible_configuration_settings": ("reference_appendices/config.html#ansible-configuration-settings",
                                        "Ansible Configuration Settings"),
+    "action_plugins": ("plugins/action.html#action-plugins", "Action plugins"),
 }
 ANSIBLE_BUILTIN_MODULES = ["reboot", "raw", "setup", "command", "shell", "copy", "template", "file",
-                           "wait_for_connection", "set_stats"]
+                           "wait_for_connection", "set_stats", "ping"]
 
 
 def label_of(name):
