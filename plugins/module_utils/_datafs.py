@@ -28,6 +28,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _dat
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount_options
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _snapshot
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _state_change
@@ -281,6 +282,12 @@ def fallback(module, ctx, error, record):
     fs = seen.decision.fs if seen is not None else None
     if fs is not None and not fs.new and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fs.uuid, members):
         mode = 'degraded' if _datafs_report.missing_of(fs) else 'persistent'
+    elif fs is None:
+        # Failed before the disks were probed (bad input): what is mounted already says the mode.
+        fsid = _mountinfo.fsid_of(data, members)
+        if (fsid and _btrfs.kernel_label(fsid) == _layout.DATA_LABEL
+                and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fsid, members)):
+            mode = 'degraded' if _btrfs.kernel_missing(fsid) else 'persistent'
     if mode == 'volatile' and planned.plan:
         how = '%s a tmpfs at %s so the host boots (volatile mode)' % (
             'would mount' if module.check_mode else 'mounted', ctx.targets.data)
@@ -303,7 +310,7 @@ def fallback(module, ctx, error, record):
 def status_part(result, warnings):
     """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
     keys = ('mode', 'failure', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
-            'swap_devices', 'state_change')
+            'swap_devices', 'state_change', 'mount_options')
     part = dict((key, result.get(key)) for key in keys)
     part['warnings'] = list(warnings)
     return part
@@ -324,15 +331,18 @@ def execute(module):
     the result; a PersistenceError raised carries the result so far (the fallback's) and the actions done. Both
     are recorded in the status file when asked."""
     params = module.params
-    for option in params['mount_options']:
-        name = option.split('=', 1)[0].strip()
-        if name in ('subvol', 'subvolid') or not name:
-            raise PersistenceError('mount_options: %r is not allowed: the module sets the subvolume itself' % option)
+    # Refused options fail the run like any other bad input: state=mounted then falls back to the tmpfs, so that a
+    # boot with a wrong setting still has a writable /etc.
+    refused, mount_options = None, []
+    try:
+        mount_options = _mount_options.check(params['mount_options'])
+    except PersistenceError as exc:
+        refused = exc
     cmdline = params['kernel_cmdline'] if params['kernel_cmdline'] is not None else _cmdline.read_cmdline()
     swap = _cmdline.swap_wanted(params['swap'], cmdline)
     if params['boot_snapshots'] < 0:
         raise PersistenceError('boot_snapshots must not be negative, got %d' % params['boot_snapshots'])
-    ctx = Context(Runner(module), params['root'], swap, params['mount_options'], params['timeout'],
+    ctx = Context(Runner(module), params['root'], swap, mount_options, params['timeout'],
                   replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'], cmdline=cmdline)
     ctx.check_mode = module.check_mode
     record = dict(plans=[], seen=None, warnings=[], done=[])
@@ -340,6 +350,8 @@ def execute(module):
     try:
         with _module.lock(module):
             try:
+                if refused is not None:
+                    raise refused
                 result = run(module, ctx, params['state'], record)
             except (MountConflict, LockTimeout):
                 raise
@@ -349,6 +361,8 @@ def execute(module):
                 error = exc
                 error.details.update(fallback(module, ctx, exc, record))
             if error is None:
+                # Each boot mounts the data filesystem afresh: the options asked for are those it is mounted with.
+                result['mount_options'] = mount_options if result.get('mode') in ('persistent', 'degraded') else []
                 record_status(module, record, result)
                 return result
             try:

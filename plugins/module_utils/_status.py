@@ -36,14 +36,14 @@ PREFIX = 'lightwhale-persistence: '
 FILE_MODE = 0o644
 # The keys a reader can rely on, in the order they are written.
 KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
-        'metadata_profile', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root', 'state_change',
-        'warnings')
+        'metadata_profile', 'mount_options', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root',
+        'state_change', 'warnings')
 
 # The parts of the document, in the order they are layered; the key that holds them.
 STEPS = ('datafs', 'overlay', 'boot')
 STEPS_KEY = 'steps'
 # The fields a part may give (the last part that gives one wins); 'failure' and 'warnings' add up instead.
-FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
+FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'mount_options', 'created',
           'swap_devices', 'overlays', 'docker_data_root', 'state_change')
 
 _SPACE = re.compile(r'\s+')
@@ -68,7 +68,7 @@ def mounted_overlays(mounts, root, paths):
 
 def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), data_profile=None, metadata_profile=None,
           created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=(),
-          state_change=None):
+          state_change=None, mount_options=()):
     """The status document without its time (see stamp())."""
     status = OrderedDict()
     status['version'] = VERSION
@@ -83,6 +83,8 @@ def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), dat
     status['missing'] = list(missing) if mode != 'volatile' else []
     status['data_profile'] = data_profile if mode != 'volatile' else None
     status['metadata_profile'] = metadata_profile if mode != 'volatile' else None
+    # The extra options the data filesystem was mounted with (lw_datafs mount_options).
+    status['mount_options'] = list(mount_options) if mode != 'volatile' else []
     status['created'] = bool(created)
     status['swap_devices'] = list(swap_devices)
     status['overlays'] = list(overlays)
@@ -111,6 +113,8 @@ def summary(status):
                                    ','.join(status['devices']) or '?')
         if status['missing']:
             what += ', MISSING %s' % ', '.join(status['missing'])
+        if status.get('mount_options'):
+            what += ' (%s)' % ','.join(status['mount_options'])
         if status['created']:
             what += ' (created at this boot)'
     parts = [what]

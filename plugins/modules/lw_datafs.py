@@ -79,9 +79,15 @@ options:
   mount_options:
     description:
       - Extra mount options for both btrfs subvolume mounts, for example V(noatime) or V(compress=zstd).
-      - They apply when the module mounts; a mount already in place is not remounted to match them.
-      - C(subvol) and C(subvolid) are set by the module and may not be given. C(degraded) is added when a member is
-        missing.
+      - Only options safe to change from one boot to the next are allowed - V(noatime), V(relatime), V(nodiratime),
+        V(lazytime), V(nolazytime), V(autodefrag), V(noautodefrag), V(discard), V(discard=sync), V(discard=async),
+        V(nodiscard), V(ssd), V(nossd), V(flushoncommit), V(noflushoncommit), C(compress) and C(compress-force) with
+        no value or V(zlib[:1-9]), V(lzo), V(zstd[:1-15]), V(no), and C(commit=1) to C(commit=300). Any other option
+        fails the module, which names it and says why, before anything is written.
+      - They apply when the module mounts, which a boot does every time; a mount already in place is not remounted to
+        match them. They are returned in RV(mount_options) and recorded in the status file, whose summary line shows
+        them.
+      - C(subvol) and C(subvolid) are set by the module. C(degraded) is added when a member is missing.
     type: list
     elements: str
     default: []
@@ -155,6 +161,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+mount_options:
+  description: The extra options the data filesystem is mounted with (O(mount_options)); empty when the host is volatile.
+  returned: success
+  type: list
+  elements: str
+  sample: [noatime, compress=zstd]
 mode:
   description:
     - V(persistent) (the data filesystem, all members present), V(degraded) (mounted or found with members missing) or

@@ -369,8 +369,12 @@ def test_raid1_member_missing_boots_degraded_and_says_so(boot, box, magic_disks)
 def test_variables_reach_the_role(boot, box, magic_disks):
     disks = magic_disks(1)
     variables = {"lightwhale_persistence_swap": False, "lightwhale_persistence_docker": False,
-                 "lightwhale_persistence_overlays": ["/home"]}
+                 "lightwhale_persistence_overlays": ["/home"],
+                 "lightwhale_persistence_mount_options": ["noatime", "compress=zstd:5"]}
     res = ok(boot.boot(box, disks, variables=variables), changed=True)
+    assert {"noatime", "compress=zstd:5"} <= set(findmnt(path(box, DATA))["options"].split(","))
+    assert status_of(box)["mount_options"] == ["noatime", "compress=zstd:5"]
+    assert "(noatime,compress=zstd:5)" in status_of(box)["summary"]
     assert run(["sfdisk", "--dump", disks[0].path]).stdout.count("name=") == 1, "a swap partition was made"
     assert our_swaps(disks) == []
     assert overlays_mounted(box) == ["/home"]
@@ -379,6 +383,17 @@ def test_variables_reach_the_role(boot, box, magic_disks):
     assert status["swap_devices"] == [] and status["docker_data_root"] is None and status["overlays"] == ["/home"]
     overlay = task_results(res, action="lw_overlay")[0]["result"]
     assert "docker" not in overlay and not any(action.startswith("docker:") for action in overlay["actions"])
+
+
+def test_a_mount_option_not_safe_at_boot_is_named_and_the_host_boots_volatile(boot, box, magic_disks):
+    disks = magic_disks(1)
+    hashes = hash_images(disks)
+    res = boot.boot(box, disks, variables={"lightwhale_persistence_mount_options": ["nodatacow"]})
+    assert res.rc != 0, res.explain()
+    status = status_of(box)
+    assert status["mode"] == "volatile" and "'nodatacow' is not allowed" in status["failure"], status
+    assert findmnt(path(box, DATA))["fstype"] == "tmpfs" and overlays_mounted(box) == ["/etc", "/var", "/home"]
+    assert hash_images(disks) == hashes
 
 
 def test_bad_variables_are_refused_before_anything_runs(boot, box, magic_disks):

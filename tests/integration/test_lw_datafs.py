@@ -22,7 +22,7 @@ import threading
 import pytest
 
 from lwkit import blkid_probe, changed_disks, snapshot
-from lwkit.boot import findmnt, fs_df
+from lwkit.boot import findmnt, fs_df, status_of
 from lwkit.sysutil import read_mountinfo, read_swaps, run
 
 pytestmark = [pytest.mark.needs_module("lw_datafs"), pytest.mark.needs_module("magic_disk")]
@@ -514,12 +514,44 @@ def test_a_partition_is_not_a_candidate(datafs, magic_disks):
     assert changed_disks(before, [disk]) == []
 
 
-def test_mount_options_are_applied(datafs, magic_disks, paths):
+def test_mount_options_are_applied_recorded_and_shown(datafs, magic_disks, paths):
     disks = magic_disks(1)
-    ok(datafs(disks, mount_options=["noatime", "compress=zstd"]), changed=True)
+    wanted = ["noatime", "compress=zstd:3", "commit=60"]
+    first = ok(datafs(disks, mount_options=wanted, record_status=True), changed=True)
     for target in (paths["data"], paths["state"]):
         options = findmnt(target)["options"].split(",")
-        assert "noatime" in options and "compress=zstd:3" in options or "compress=zstd" in options, options
+        assert {"noatime", "compress=zstd:3", "commit=60"} <= set(options), options
+    assert first["mount_options"] == wanted
+    status = status_of(paths["root"])
+    assert status["mount_options"] == wanted
+    assert "(noatime,compress=zstd:3,commit=60)" in status["summary"], status["summary"]
+    ok(datafs(disks, mount_options=wanted, record_status=True), changed=False)
+
+
+@pytest.mark.parametrize("option, reason", [
+    ("nodatacow", "turns off checksums"),
+    ("compress=gzip", "the value must be zlib[:1-9], lzo, zstd[:1-15] or no"),
+    ("commit=0", "the value must be seconds, 1 to 300"),
+    ("noatime,nodatacow", "one option per item"),
+    ("degraded", "added by the module"),
+    ("user_xattr", "not one of the options safe to change at each boot"),
+])
+def test_a_refused_mount_option_is_named_and_no_disk_is_written(datafs, magic_disks, paths, option, reason):
+    disks = magic_disks(1)
+    before = snapshot(disks)
+    res = failed(datafs(disks, mount_options=["noatime", option], record_status=True), repr(option), reason)
+    assert changed_disks(before, disks) == []
+    # As after any failed boot step: the volatile tmpfs, and the failure in the status file.
+    assert findmnt(paths["data"])["fstype"] == "tmpfs" and res["mode"] == "volatile"
+    assert repr(option) in status_of(paths["root"])["failure"]
+
+
+def test_a_refused_mount_option_leaves_a_mounted_data_filesystem_as_it_is(datafs, magic_disks, paths):
+    disks = magic_disks(1)
+    ok(datafs(disks), changed=True)
+    res = failed(datafs(disks, mount_options=["nodatasum"]), "'nodatasum'")
+    assert res["mode"] == "persistent" and "stays mounted" in res["msg"], res.explain()
+    assert findmnt(paths["data"])["fstype"] == "btrfs"
 
 
 def test_unmounted_with_a_creation_pending_unmounts_the_tmpfs(datafs, magic_disks, paths):
