@@ -41,7 +41,13 @@ def mark(action, devices, force, check_mode):
     done = []
     if not check_mode:
         for path in targets:
-            outcome = _raw_mark.outcome(path, _raw_shell.run(action, _raw_mark.command(path, path in wipe)))
+            try:
+                outcome = _raw_mark.outcome(path, _raw_shell.run(action, _raw_mark.command(path, path in wipe)))
+            except PersistenceError as exc:
+                # What was written before the failure is said; a failure on a disk being wiped may have changed it.
+                wiping = path in wipe and exc.device == path and 'refused' not in exc.details
+                exc.details.update(actions=done, changed=bool(done) or wiping)
+                raise
             if outcome == 'written':
                 done.extend(item.description for item in plan.actions if item.device == path)
         disks = probe(action, devices)

@@ -8,6 +8,7 @@ when its shell answers with another boot id (/proc/sys/kernel/random/boot_id) th
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible.errors import AnsibleConnectionFailure
@@ -23,6 +24,7 @@ ARGUMENT_SPEC = dict(
     poll_interval=dict(type='int', default=5),
 )
 BOOT_ID = 'cat /proc/sys/kernel/random/boot_id'
+_BOOT_ID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
 class ActionModule(ActionBase):
@@ -30,7 +32,9 @@ class ActionModule(ActionBase):
     _requires_connection = True
 
     def boot_id(self):
-        return _raw_shell.run(self, BOOT_ID).strip()
+        """The host's boot id, or '' when its answer holds none (a banner of a host going down is no answer)."""
+        found = _BOOT_ID.search(_raw_shell.run(self, BOOT_ID))
+        return found.group(0) if found else ''
 
     def wait(self, before, timeout, interval):
         """Poll until the host answers with a boot id other than C(before); the seconds it took."""
@@ -66,6 +70,8 @@ class ActionModule(ActionBase):
             return result
         try:
             before = self.boot_id()
+            if not before:
+                raise PersistenceError('the host did not say its boot id (%s)' % BOOT_ID)
             # Delayed, so that the shell returns and the connection closes before the host goes down; detached
             # with SIGHUP ignored, because the raw connection may run it on a terminal whose hang-up would end it.
             command = "trap '' HUP; (sleep 2; %s) </dev/null >/dev/null 2>&1 &" % args['reboot_command']

@@ -282,12 +282,16 @@ def fallback(module, ctx, error, record):
     fs = seen.decision.fs if seen is not None else None
     if fs is not None and not fs.new and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fs.uuid, members):
         mode = 'degraded' if _datafs_report.missing_of(fs) else 'persistent'
-    elif fs is None:
-        # Failed before the disks were probed (bad input): what is mounted already says the mode.
+    kernel = None
+    if fs is None:
+        # Failed before the disks were surveyed: the data and state subvolumes mounted already say the mode.
         fsid = _mountinfo.fsid_of(data, members)
+        state = _mountinfo.top_mount(mounts, ctx.targets.state)
         if (fsid and _btrfs.kernel_label(fsid) == _layout.DATA_LABEL
-                and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fsid, members)):
+                and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fsid, members)
+                and _mountinfo.is_subvolume_mount(state, _layout.SUBVOL_STATE, fsid, members)):
             mode = 'degraded' if _btrfs.kernel_missing(fsid) else 'persistent'
+            kernel = (fsid, ['/dev/' + name for name in _btrfs.kernel_devices(fsid) or []])
     if mode == 'volatile' and planned.plan:
         how = '%s a tmpfs at %s so the host boots (volatile mode)' % (
             'would mount' if module.check_mode else 'mounted', ctx.targets.data)
@@ -297,8 +301,9 @@ def fallback(module, ctx, error, record):
         how = 'the data filesystem stays mounted (%s mode)' % mode
     result = dict(
         msg='%s; %s' % (error.message, how), failure=error.message, mode=mode,
-        label=_layout.DATA_LABEL if fs is not None and not fs.new else None,
-        uuid=fs.uuid if fs is not None else None, devices=fs.paths if fs is not None else [],
+        label=_layout.DATA_LABEL if (fs is not None and not fs.new) or kernel else None,
+        uuid=fs.uuid if fs is not None else (kernel[0] if kernel else None),
+        devices=fs.paths if fs is not None else (kernel[1] if kernel else []),
         mounts=[mount for mount in (_mountinfo.mount_result(_mountinfo.top_mount(mounts, target), members)
                                     for target in (ctx.targets.data, ctx.targets.state)) if mount is not None],
         actions=actions, changed=bool(actions), swap=ctx.swap)

@@ -24,7 +24,7 @@ VALUES = {
     'compress': ('zlib[:1-9], lzo, zstd[:1-15] or no', _COMPRESSION.match),
     'compress-force': ('zlib[:1-9], lzo, zstd[:1-15] or no', _COMPRESSION.match),
     'discard': ('sync or async', lambda value: value in ('sync', 'async')),
-    'commit': ('seconds, 1 to 300', lambda value: value.isdigit() and 1 <= int(value) <= 300),
+    'commit': ('seconds, 1 to 300', lambda value: re.match(r'^[0-9]{1,3}$', value) and 1 <= int(value) <= 300),
 }
 # Options users may reach for that must not be set this way, and why.
 REFUSED = {

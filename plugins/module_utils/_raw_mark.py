@@ -21,9 +21,14 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils._errors imp
 
 # Arguments: the disk's path, 'wipe' or 'blank', the header text.
 MARK_SCRIPT = r'''
+exec 2>/dev/null
 m='::lw::'
 p=$1; how=$2; magic=$3
 say() { echo "$m $*"; echo "$m end"; exit 0; }
+for tool in dd od tr wc cat ls grep sync wipefs; do
+    command -v "$tool" >/dev/null || say refused "$tool is not on the host"
+done
+[ -r /proc/self/mountinfo ] && [ -r /proc/swaps ] || say refused "cannot read /proc/self/mountinfo or /proc/swaps"
 hex() { od -An -v -tx1 | tr -d ' \n'; }
 nonzero() { dd if="$p" bs=512 skip="$1" count="$2" 2>/dev/null | tr -d '\000' | wc -c; }
 bytes() { dd if="$p" bs=512 skip="$1" count="$2" 2>/dev/null | wc -c; }
@@ -43,6 +48,9 @@ for q in "$s" "$s/$n"*; do
     done < /proc/self/mountinfo
     grep -q " - [^ ]* /dev/$q " /proc/self/mountinfo && say refused "in use: /dev/$q is mounted"
     grep -q "^/dev/$q[[:space:]]" /proc/swaps && say refused "in use: /dev/$q is an active swap area"
+    for b in /sys/fs/btrfs/*/devices/"$q"; do
+        [ -e "$b" ] && say refused "in use: /dev/$q is a member of a mounted btrfs"
+    done
     [ "$q" = "$n" ] || [ "$how" = wipe ] || say refused "kernel partition $q appeared since the probe"
 done
 sectors=$(cat "$s/size")
@@ -57,7 +65,7 @@ if [ "$how" = wipe ]; then
         [ -e "$q/partition" ] && { partx -d "$p" || say failed "partx -d failed"; break; }
     done
 else
-    found=$(wipefs --no-act --noheadings --output TYPE,OFFSET "$p" 2>&1) || say refused "wipefs failed: $found"
+    found=$(wipefs --no-act --noheadings --output TYPE,OFFSET "$p") || say refused "wipefs failed"
     [ -z "$found" ] || say refused "holds a signature since the probe:" $found
     for at in 0 "$last"; do
         [ "$(bytes "$at" "$span")" -eq $((span * 512)) ] || say refused "cannot read the MiB at sector $at"

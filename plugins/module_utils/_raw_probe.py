@@ -31,31 +31,32 @@ MARK = '::lw::'
 VERSION = '1'
 
 # The whole disks the kernel lists; the controller applies the scan rules to the names.
-LIST_SCRIPT = 'echo "%s names"; for d in /sys/block/*; do [ -e "$d" ] && echo "${d##*/}"; done; echo "%s end"' % (MARK, MARK)
+LIST_SCRIPT = 'exec 2>/dev/null; echo "%s names"; for d in /sys/block/*; do [ -e "$d" ] && echo "${d##*/}"; done; echo "%s end"' % (MARK, MARK)
 
 # edge NAME OFFSET SECTORS: od's dump of that region, cut after 4 lines. Zeros print as one line, '*' and the end
 # offset (the bytes read); other data prints a line with a non-zero byte within the first three.
 PROBE_SCRIPT = r'''
+exec 2>/dev/null
 m='::lw::'
 root=$1; shift
 edge() {
-    echo "$m edge $2"
-    dd if="$1" bs=512 skip="$3" count="$4" 2>/dev/null | od -Ad -tx1 | head -n 4
+    printf '%s edge %s\n' "$m" "$2"
+    dd if="$1" bs=512 skip="$3" count="$4" | od -Ad -tx1 | head -n 4
 }
-echo "$m probe 1"
-echo "$m mountinfo"; cat /proc/self/mountinfo
-echo "$m swaps"; cat /proc/swaps
+printf '%s probe 1\n' "$m"
+printf '%s mountinfo\n' "$m"; cat /proc/self/mountinfo
+printf '%s swaps\n' "$m"; cat /proc/swaps
 for f in /sys/fs/btrfs/*/devices; do
     [ -d "$f" ] || continue
     d=${f%/devices}
-    echo "$m btrfs ${d##*/}"
-    echo "label $(cat "$d/label" 2>/dev/null)"
+    printf '%s btrfs %s\n' "$m" "${d##*/}"
+    printf 'label %s\n' "$(tr -d '\n' < "$d/label")"
     echo "devices" $(ls "$f")
     ids=; missing=
     for i in "$d"/devinfo/*; do
         [ -d "$i" ] || continue
         ids="$ids ${i##*/}"
-        [ "$(cat "$i/missing" 2>/dev/null)" = 1 ] && missing="$missing ${i##*/}"
+        [ "$(cat "$i/missing")" = 1 ] && missing="$missing ${i##*/}"
     done
     echo "devids$ids"
     echo "missing$missing"
@@ -65,12 +66,12 @@ for f in /sys/fs/btrfs/*/devices; do
         echo "$k$p"
     done
 done
-echo "$m status"; cat "$root/run/lightwhale/persistence.json" 2>/dev/null; echo
-echo "$m byid"
-for l in /dev/disk/by-id/*; do [ -L "$l" ] && echo "$l $(readlink -f "$l")"; done
+printf '%s status\n' "$m"; cat "$root/run/lightwhale/persistence.json"; echo
+printf '%s byid\n' "$m"
+for l in /dev/disk/by-id/*; do [ -L "$l" ] && printf '%s %s\n' "$l" "$(readlink -f "$l")"; done
 paths=
 for g in "$@"; do
-    echo "$m disk $g"
+    printf '%s disk %s\n' "$m" "$g"
     if [ ! -e "$g" ]; then echo "error missing"; continue; fi
     p=$(readlink -f "$g")
     if [ ! -b "$p" ]; then echo "error not-block"; continue; fi
@@ -79,33 +80,35 @@ for g in "$@"; do
     echo "name $n"
     echo "dev $(cat "$s/dev")"
     [ -e "$s/partition" ] && { echo "partition"; continue; }
+    case " $paths " in *" $p "*) echo "again"; continue ;; esac
     sectors=$(cat "$s/size")
     echo "size $sectors"
     echo "ro $(cat "$s/ro")"
-    echo "model $(cat "$s/device/model" 2>/dev/null)"
+    printf 'model %s\n' "$(tr -d '\n' < "$s/device/model")"
     echo "holders" $(ls "$s/holders")
-    paths="$paths $p"
+    # wipefs fails on a drive without a medium: such a drive is not probed (the scan passes over it).
+    [ "$sectors" -gt 0 ] && paths="$paths $p"
     for q in "$s/$n"*; do
         [ -e "$q/partition" ] || continue
         echo "kpart ${q##*/} $(cat "$q/dev")" $(ls "$q/holders")
-        paths="$paths /dev/${q##*/}"
+        [ "$sectors" -gt 0 ] && paths="$paths /dev/${q##*/}"
     done
-    echo "head $(dd if="$p" bs=512 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \n')"
+    echo "head $(dd if="$p" bs=512 count=1 | od -An -v -tx1 | tr -d ' \n')"
     span=2048; [ "$sectors" -lt 2048 ] && span=$sectors
     edge "$p" 0 0 "$span"
     edge "$p" $(( (sectors - span) * 512 )) $(( sectors - span )) "$span"
-    echo "$m sfdisk $n"
-    sfdisk --json "$p" 2>&1
-    echo "$m sfdisk-rc $n $?"
+    printf '%s sfdisk %s\n' "$m" "$n"
+    sfdisk --json "$p"
+    printf '%s sfdisk-rc %s %s\n' "$m" "$n" "$?"
 done
-echo "$m wipefs"
+printf '%s wipefs\n' "$m"
 if [ -n "$paths" ]; then
-    wipefs --no-act --json --output DEVICE,OFFSET,TYPE,UUID,LABEL $paths 2>&1
-    echo "$m wipefs-rc $?"
+    wipefs --no-act --json --output DEVICE,OFFSET,TYPE,UUID,LABEL $paths
+    printf '%s wipefs-rc %s\n' "$m" "$?"
 else
-    echo "$m wipefs-rc 0"
+    printf '%s wipefs-rc 0\n' "$m"
 fi
-echo "$m end"
+printf '%s end\n' "$m"
 '''
 
 _HEADER = re.compile(r'^::lw:: (\S+)(?: (.*))?$')
@@ -187,6 +190,8 @@ class _DiskSection:
             key = line.split(' ', 1)[0]
             if key == 'kpart':
                 words = line.split()
+                if len(words) < 3:
+                    raise ProbeError('%s: the probe printed %r' % (self.given, line[:200]), device=self.given)
                 self.kparts.append(dict(name=words[1], dev=words[2], holders=words[3:]))
             elif key:
                 self.values[key] = line[len(key) + 1:]
@@ -200,15 +205,34 @@ def _devno(text, device):
         raise ProbeError('%s: device number %r' % (device, text), device=device)
 
 
+def _int(text, what):
+    if not re.match(r'^-?[0-9]+$', text.strip()):
+        raise ProbeError('the probe printed %r for %s' % (text[:80], what))
+    return int(text)
+
+
+# The sections every probe prints once, in this order around the disks'.
+_ONCE = ('probe', 'mountinfo', 'swaps', 'status', 'byid', 'wipefs', 'wipefs-rc', 'end')
+_PER_DISK = ('edge', 'sfdisk', 'sfdisk-rc')
+
+
 class Probe:
-    """The parsed output of PROBE_SCRIPT."""
+    """The parsed output of PROBE_SCRIPT: every fixed section exactly once, the per-disk ones after a disk's."""
 
     def __init__(self, text):
         self.mounts, self.swaps, self.btrfs, self.status_text, self.by_id = [], [], {}, '', {}
         self.disks = []
         self.wipefs, self.wipefs_rc = '', None
         current = None
-        for name, argument, lines in sections(text):
+        parts = sections(text)
+        names = [name for name, _argument, _lines in parts]
+        missing = [name for name in _ONCE if names.count(name) != 1]
+        if missing:
+            raise ProbeError('the probe\'s output lacks or repeats the section(s) %s: not the probe\'s output'
+                             % ', '.join(missing))
+        for name, argument, lines in parts:
+            if name in _PER_DISK and current is None:
+                raise ProbeError('the probe printed the section %r before any disk\'s' % name)
             if name == 'probe' and argument != VERSION:
                 raise ProbeError('probe version %r, expected %s' % (argument, VERSION))
             elif name == 'mountinfo':
@@ -216,7 +240,11 @@ class Probe:
                     self.mounts = [_mountinfo.parse_mountinfo_line(line) for line in lines if line.strip()]
                 except ValueError as exc:
                     raise ProbeError('cannot parse /proc/self/mountinfo: %s' % exc)
+                if not self.mounts:
+                    raise ProbeError('the probe could not read /proc/self/mountinfo')
             elif name == 'swaps':
+                if not lines:
+                    raise ProbeError('the probe could not read /proc/swaps')
                 self.swaps = _mountinfo.parse_swaps('\n'.join(lines))
             elif name == 'btrfs':
                 self.btrfs[argument] = dict((line.split(' ', 1)[0], line.split(' ', 1)[1] if ' ' in line else '')
@@ -233,15 +261,15 @@ class Probe:
                 current.read(lines)
                 self.disks.append(current)
             elif name == 'edge':
-                current.edges[int(argument)] = lines
+                current.edges[_int(argument, 'an offset')] = lines
             elif name == 'sfdisk':
                 current.sfdisk = '\n'.join(lines)
             elif name == 'sfdisk-rc':
-                current.sfdisk_rc = int(argument.split()[-1])
+                current.sfdisk_rc = _int(argument.split()[-1] if argument.split() else '', 'the exit of sfdisk')
             elif name == 'wipefs':
                 self.wipefs = '\n'.join(lines)
             elif name == 'wipefs-rc':
-                self.wipefs_rc = int(argument)
+                self.wipefs_rc = _int(argument, 'the exit of wipefs')
 
     def members(self):
         """{kernel name: fsid} of every mounted btrfs, as _btrfs.mounted_members."""
@@ -301,10 +329,11 @@ def _head(section, path):
     return head
 
 
-def disk_of(section, probe, skipped=None):
-    """A Disk report (_candidates.Disk) from one disk section, with what the core reads itself in C(disk.probed)."""
+def disk_of(section, probe, scan_skipped=None):
+    """A Disk report (_candidates.Disk) from one disk section, with what the core reads itself in C(disk.probed).
+    A listed drive without a medium is a ProbeError, as wipefs makes it for the module; the scan passes over it."""
     device = _resolve(section)
-    disk = _candidates.Disk(device, skipped=skipped)
+    disk = _candidates.Disk(device)
     path = device.path
     disk.size = _number(section, 'size', path) * 512
     disk.read_only = section.values.get('ro') == '1'
@@ -314,6 +343,16 @@ def disk_of(section, probe, skipped=None):
         devnos[_devno(part['dev'], path)] = part['name']
         holders.extend(part['holders'])
     disk.usage = _blockdev.usage_reasons(devnos, probe.mounts, probe.swaps, holders)
+    # The module's exclusive open refuses every member of a mounted btrfs; mountinfo names only one of them.
+    members = probe.members()
+    disk.usage.extend('/dev/%s is a member of the mounted btrfs %s' % (name, members[name])
+                      for name in sorted(devnos.values()) if name in members
+                      and not any(reason.startswith('/dev/%s is mounted' % name) for reason in disk.usage))
+    if not disk.size:
+        if scan_skipped is None:
+            raise ProbeError('%s: no medium (size 0): nothing to probe' % path, device=path)
+        disk.skipped = 'no medium (size 0)'
+        return disk
     if disk.size >= 512:
         disk.head = _head(section, path)
         if len(disk.head) != 512:
@@ -337,13 +376,13 @@ def disk_of(section, probe, skipped=None):
 def _signatures(probe, disks):
     """Every disk's signatures from the one wipefs run; its partitions' too ({path: [...]})."""
     paths = []
-    for section in probe.disks:
-        if section.values.get('name') and 'partition' not in section.values:
-            paths.append('/dev/' + section.values['name'])
-            paths.extend('/dev/' + part['name'] for part in section.kparts)
+    for disk in disks:
+        if disk.size:
+            paths.append(disk.path)
+            paths.extend('/dev/' + name for name in disk.probed['kernel_partitions'])
     if not paths:
         return {}
-    if probe.wipefs_rc == 127 or 'not found' in probe.wipefs and probe.wipefs_rc:
+    if probe.wipefs_rc == 127:
         raise ProbeError('wipefs is not on the host: a disk\'s signatures cannot be read, so none is taken as blank',
                          device=paths[0])
     if probe.wipefs_rc != 0:
@@ -367,14 +406,15 @@ def candidates(probe, scan_skipped=None):
     _candidates.scanned with probe_in_use: read-only and empty drives are passed over, disks in use are reported."""
     disks, seen = [], set()
     for section in probe.disks:
-        disk = disk_of(section, probe)
+        if 'again' in section.values:
+            _resolve(section)
+            continue
+        disk = disk_of(section, probe, scan_skipped)
         if disk.device.name in seen:
             continue
         seen.add(disk.device.name)
         if scan_skipped is not None and disk.read_only:
             disk.skipped = 'read-only'
-        elif scan_skipped is not None and not disk.size:
-            disk.skipped = 'no medium (size 0)'
         disks.append((section, disk))
     signatures = _signatures(probe, [disk for _section, disk in disks])
     for section, disk in disks:

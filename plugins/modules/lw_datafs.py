@@ -162,7 +162,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 mount_options:
-  description: The extra options the data filesystem is mounted with (O(mount_options)); empty when the host is volatile.
+  description:
+    - The extra options asked for (O(mount_options)), which the data filesystem is mounted with when this module mounts
+      it - at every boot; a mount already in place keeps its options until the next boot. Empty when the host is
+      volatile.
   returned: success
   type: list
   elements: str

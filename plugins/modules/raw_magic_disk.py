@@ -23,7 +23,8 @@ description:
     blank, or with O(force=true) on a listed disk that holds something (then its old signatures are wiped and its
     first and last MiB zeroed first). A disk that is read-only or in use is always refused. The host's own
     persistence step does the rest at its next boot.
-  - Right before writing, the script checks again what the decision relied on - not held, not mounted, not swap, and
+  - Right before writing, the script checks again what the decision relied on - not held, not mounted, not swap, not a
+    member of a mounted btrfs, and
     for a blank disk no kernel partition, no signature, zero first and last MiB - and refuses a disk that changed
     since the probe. It reads the header back after writing it, and the disks are probed again afterwards.
 author:

@@ -21,8 +21,8 @@ description:
   - The probe reads sysfs, C(/proc/self/mountinfo), C(/proc/swaps), the status file, the first 512 bytes and the first
     and last MiB of each candidate disk (C(dd), C(od)), and what C(wipefs) and C(sfdisk) print. It writes nothing.
   - A disk is reported empty by the rules of M(lightwhale.persistence.persistence_info) - no magic header, no
-    signature, no partition (on the disk or known to the kernel), no holder, not mounted, not swap, not read-only,
-    zero first and last MiB. Unlike the module, the shell cannot try an exclusive open, so a disk used only in
+    signature, no partition (on the disk or known to the kernel), no holder, not mounted, not swap, not a member of a
+    mounted btrfs, not read-only, zero first and last MiB. Unlike the module, the shell cannot try an exclusive open, so a disk used only in
     another mount namespace is not seen as busy.
   - An output that is cut short or not the probe's, or a probe that fails (C(wipefs) missing, a short read), fails the
     task, so a disk is never reported empty because it could not be read.

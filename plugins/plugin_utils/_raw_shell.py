@@ -22,7 +22,9 @@ def run(action, command):
 
 
 def failure(error):
-    """The failed result of a PersistenceError: its message, the device it names and its details."""
+    """The failed result of a PersistenceError: its message, the device it names and its details (C(changed) when
+    they say so, else false)."""
     result = error.result()
-    result.update(failed=True, changed=False, msg=error.message)
+    result.setdefault('changed', False)
+    result.update(failed=True, msg=error.message)
     return result

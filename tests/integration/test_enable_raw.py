@@ -284,3 +284,23 @@ def test_the_scripts_run_under_busybox_as_under_dash(ansible, busybox_path, loop
             assert sha256_of(ext4) == before
     assert has_header(blank, newline=True) and has_header(ext4, newline=True)
     assert "ext4" not in [sig.get("type") for sig in signatures_of(ext4)]
+
+
+def test_force_never_touches_a_member_of_the_mounted_data_filesystem(box, magic_disk):
+    """mountinfo names one member of a multi-disk btrfs; the others are refused as members, as the module's exclusive
+    open refuses them."""
+    first, second = magic_disk("400M", name="m1"), magic_disk("400M", name="m2")
+    box.boot([first, second], swap=False)
+    before = sha256_of(second)
+    info = box.module("raw_persistence_info", devices=[first.path, second.path])
+    reasons = {disk["device"]: disk["in_use"] for disk in info.result["disks"]}
+    assert reasons[second.path] and "member of the mounted btrfs" in reasons[second.path][0], reasons
+    for res in (box.ansible.run_module("raw_magic_disk", dict(devices=[second.path], force=True)),
+                box.module("magic_disk", devices=[second.path], force=True, state="present")):
+        assert res.rc != 0 and second.path in res.msg and "in use" in res.msg, res.explain()
+    # The marking script's own check, had the disk become a member after the probe.
+    _raw_probe, _raw_mark = _module_utils(box.ansible)
+    out = subprocess.run(_raw_mark.command(second.path, True), shell=True, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("::lw:: refused in use:") and "member of a mounted btrfs" in out, out
+    assert sha256_of(second) == before

@@ -551,6 +551,7 @@ def test_a_refused_mount_option_leaves_a_mounted_data_filesystem_as_it_is(datafs
     ok(datafs(disks), changed=True)
     res = failed(datafs(disks, mount_options=["nodatasum"]), "'nodatasum'")
     assert res["mode"] == "persistent" and "stays mounted" in res["msg"], res.explain()
+    assert res["devices"] == [disks[0].part(2)] and res["uuid"] and res["label"] == "lightwhale-data", res.explain()
     assert findmnt(paths["data"])["fstype"] == "btrfs"
 
 

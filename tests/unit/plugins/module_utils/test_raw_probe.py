@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -230,3 +231,44 @@ def test_the_marking_command_carries_the_header_and_the_choice():
     command = _raw_mark.command('/dev/vdb', True)
     assert command.endswith("'/dev/vdb' 'wipe' 'lightwhale-please-format-me'")
     assert _raw_mark.command('/dev/vdb', False).endswith("'/dev/vdb' 'blank' 'lightwhale-please-format-me'")
+
+
+@pytest.mark.parametrize('text, needle', [
+    (output().replace('::lw:: swaps\n', ''), 'lacks or repeats the section(s) swaps'),
+    (output().replace('::lw:: status\n', '::lw:: status\n::lw:: status\n'), 'lacks or repeats the section(s) status'),
+    (output(mounts=()), 'could not read /proc/self/mountinfo'),
+    (output().replace('::lw:: byid\n', '::lw:: edge 0\n::lw:: byid\n'), "section 'edge' before any disk"),
+    (output([disk_section()]).replace('::lw:: sfdisk-rc vdb 1', '::lw:: sfdisk-rc vdb x'), 'the exit of sfdisk'),
+    (output([disk_section(kparts=[('vdb1', '254:17')])]).replace('kpart vdb1 254:17', 'kpart vdb1'), 'printed'),
+])
+def test_an_output_with_sections_missing_or_out_of_place_fails(text, needle):
+    with pytest.raises(ProbeError, match=re.escape(needle)):
+        facts(text)
+
+
+def test_every_member_of_a_mounted_btrfs_is_in_use():
+    data = '40 20 0:45 /@lightwhale-data /mnt/lightwhale-data rw - btrfs /dev/vdb2 rw'
+    values = dict(label='lightwhale-data', devices='vdb2 vdc2', devids='1 2', missing='', data='raid1',
+                  metadata='raid1')
+    text = output([disk_section(kparts=[('vdb2', '254:18')]),
+                   disk_section('vdc', dev='254:32', kparts=[('vdc2', '254:34')])],
+                  mounts=(MOUNT_ROOT, data), btrfs=[(FSID, values)])
+    disks = facts(text)['disks']
+    assert disks[0]['in_use'] == ['/dev/vdb2 is mounted at /mnt/lightwhale-data']
+    assert disks[1]['in_use'] == ['/dev/vdc2 is a member of the mounted btrfs %s' % FSID]
+
+
+def test_a_disk_listed_twice_is_probed_once():
+    again = ['::lw:: disk /dev/disk/by-id/virtio-lwd1', 'name vdb', 'dev 254:16', 'again']
+    result = facts(output([disk_section(), again]))
+    assert [disk['device'] for disk in result['disks']] == ['/dev/vdb']
+
+
+def test_a_drive_without_a_medium():
+    empty = disk_section('sr0', dev='11:0', size=0)
+    with pytest.raises(ProbeError, match='/dev/sr0: no medium'):
+        facts(output([empty]))
+    probe, skipped = _raw_probe.scan_plan(['vdb', 'sdx'])
+    result = facts(output([disk_section(), disk_section('sdx', dev='8:0', size=0)]), scan_skipped=skipped)
+    assert [(disk['device'], disk['skipped']) for disk in result['disks']] == [
+        ('/dev/sdx', 'no medium (size 0)'), ('/dev/vdb', None)]
