@@ -336,13 +336,8 @@ def execute(module):
     the result; a PersistenceError raised carries the result so far (the fallback's) and the actions done. Both
     are recorded in the status file when asked."""
     params = module.params
-    # Refused options fail the run like any other bad input: state=mounted then falls back to the tmpfs, so that a
-    # boot with a wrong setting still has a writable /etc.
-    refused, mount_options = None, []
-    try:
-        mount_options = _mount_options.check(params['mount_options'])
-    except PersistenceError as exc:
-        refused = exc
+    # Refused before anything is touched, the lock file included.
+    mount_options = _mount_options.check(params['mount_options'])
     cmdline = params['kernel_cmdline'] if params['kernel_cmdline'] is not None else _cmdline.read_cmdline()
     swap = _cmdline.swap_wanted(params['swap'], cmdline)
     if params['boot_snapshots'] < 0:
@@ -355,8 +350,6 @@ def execute(module):
     try:
         with _module.lock(module):
             try:
-                if refused is not None:
-                    raise refused
                 result = run(module, ctx, params['state'], record)
             except (MountConflict, LockTimeout):
                 raise
