@@ -21,6 +21,7 @@ import os
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmdline
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
@@ -79,12 +80,14 @@ class Context:
         self.cmdline = cmdline
         self.outcome = _state_change.Outcome()
         self.check_mode = False
+        # The background conversion this run started (_conversion.start_job), or None.
+        self.conversion_job = None
 
 
 # Plan steps that write to no disk: after a plan of only these the run's survey still holds, and the look after it
 # reads only the mounts and swap areas again (the everyday boot probes no disk twice).
 MOUNTS_ONLY = frozenset(('mount-tmpfs', 'mkdir-state', 'umount-tmpfs', 'mount-data', 'mount-state', 'swapon',
-                         'swapoff', 'umount-state', 'umount-data', 'state-change'))
+                         'swapoff', 'umount-state', 'umount-data', 'state-change', 'convert'))
 
 
 class Observed:
@@ -203,6 +206,7 @@ def run(module, ctx, state, record):
     actions = cleanup.describe() + seen.synced.describe() + (
         planned.plan.describe() if module.check_mode else record['done'] + planned.plan.done)
     result.update(changed=bool(actions), actions=actions, created=planned.creation is not None, swap=ctx.swap)
+    grow_result(ctx, result, planned)
     state_result(ctx, result)
     for warning in ctx.outcome.warnings:
         _module.warn(module, record['warnings'], warning)
@@ -239,6 +243,25 @@ def reset_all(module, ctx, seen, record):
     record['plans'].append(planned.plan)
     planned.apply()
     return planned
+
+
+def grow_result(ctx, result, planned):
+    """The magic disks that joined (or would) and those that cannot be used; the background conversion."""
+    result['joined'] = list(planned.joined)
+    result['unusable_disks'] = list(planned.unusable)
+    result['conversion'] = None
+    if result.get('mode') not in ('persistent', 'degraded') or not result.get('uuid'):
+        return
+    if ctx.check_mode and planned.joined:
+        count = len(result['devices']) + len(planned.joined) - len(result['missing'])
+        target = _conversion.wanted(max(count, 1))
+        result['conversion'] = dict(state='converting', target='%s/%s' % (target['data'], target['metadata']),
+                                    profiles=_conversion.chunk_profiles(result['uuid']), progress=None)
+        return
+    members = len([devid for devid in _btrfs.kernel_devids(result['uuid']) or [] if devid > 0])
+    result['conversion'] = _conversion.facts(ctx.runner, result['uuid'], ctx.targets.data, ctx.targets.run_dir,
+                                             members, bool(_btrfs.kernel_missing(result['uuid'])),
+                                             just_started=ctx.conversion_job)
 
 
 def state_result(ctx, result):
@@ -315,7 +338,7 @@ def fallback(module, ctx, error, record):
 def status_part(result, warnings):
     """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
     keys = ('mode', 'failure', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
-            'swap_devices', 'state_change', 'mount_options')
+            'swap_devices', 'state_change', 'mount_options', 'joined', 'conversion', 'unusable_disks')
     part = dict((key, result.get(key)) for key in keys)
     part['warnings'] = list(warnings)
     return part

@@ -163,6 +163,10 @@ class Decision:
     def __init__(self):
         self.fs, self.create, self.failure = None, False, None
         self.refused, self.warnings, self.swap, self.mkswap = [], [], [], []
+        # Candidates that carry the magic header: laid out on a first boot, joined to the filesystem later.
+        self.magic_disks = []
+        # Disks with our layout whose data partition is blank: a join cut after the GPT was written.
+        self.laid_out = []
 
 
 def _creation_refusal(probed):
@@ -189,6 +193,7 @@ def decide(found, swap, busy_ok=()):
     """
     decision = Decision()
     decision.warnings.extend(found.notes)
+    decision.magic_disks = [disk for disk in found.disks if not disk.skipped and disk.magic]
     labelled = {}
     damaged = []
     for probed in found.probed:
@@ -234,11 +239,20 @@ def decide(found, swap, busy_ok=()):
                 decision.warnings.append('%s: holds a damaged %s superblock of another filesystem (%s): left untouched'
                                          % (probed.path, _layout.DATA_LABEL, problem))
         taken = set(member.path for member in members) | set(probed.path for probed, _problem in damaged)
-        extra = [probed.path for probed in found.magic('data') if probed.path not in taken]
+        magic = set(disk.path for disk in decision.magic_disks)
+        extra = []
+        for probed in found.magic('data'):
+            if probed.path in taken or probed.disk.path in magic:
+                continue
+            if not probed.signatures and probed.disk.lightwhale_layout and probed.disk not in decision.laid_out:
+                # Laid out after its header gave consent (a join killed after the GPT was written): it joins.
+                decision.laid_out.append(probed.disk)
+            else:
+                extra.append(probed.path)
         if extra:
             decision.warnings.append(
-                'magic data partition(s) %s are not part of the data filesystem %s and are left untouched '
-                '(adding devices to an existing filesystem is not supported yet)' % (', '.join(extra), fsid))
+                'magic data partition(s) %s are not part of the data filesystem %s and are left untouched: write '
+                'the magic header on the disk to have it join' % (', '.join(extra), fsid))
     elif damaged:
         decision.failure = '; '.join(
             '%s: holds the %s filesystem%s but its superblock is damaged (%s); nothing was formatted. Repair it '

@@ -18,6 +18,7 @@ import os
 import stat
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_grow
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
@@ -39,6 +40,9 @@ class Planned:
         # Predictions for check mode: mounts ({target: (fstype, root)}) and swap areas after the plan.
         self.mounts = {}
         self.swap_on = []
+        # Data partitions of magic disks joining the filesystem, and magic disks that cannot be used ({device, reason}).
+        self.joined = []
+        self.unusable = []
 
     def apply(self):
         problems = []
@@ -124,6 +128,7 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
     if decision.fs is None:
         plan_volatile(ctx, mounts, planned, members)
         plan_swap(ctx, decision, swaps, planned)
+        _datafs_grow.plan_joins(ctx, decision, planned)
         return
     # Refuse a conflict before anything is written, creation included.
     todo = _expect_persistent(ctx, decision, mounts, members)
@@ -151,6 +156,9 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
     planned.mounts[ctx.targets.data] = ('btrfs', '/' + _layout.SUBVOL_DATA)
     planned.mounts[ctx.targets.state] = ('btrfs', '/' + _layout.SUBVOL_STATE)
     plan_swap(ctx, decision, swaps, planned)
+    # Magic disks join the mounted filesystem, then the profiles follow the member count (in the background).
+    _datafs_grow.plan_joins(ctx, decision, planned)
+    _datafs_grow.plan_conversion(ctx, decision, planned, mounted=not todo)
 
 
 def plan_swap(ctx, decision, swaps, planned):

@@ -172,12 +172,14 @@ def warnings(result):
     """What the operator must hear of a result: a missing member, chunks of several profiles."""
     found = []
     if result['mode'] == 'degraded':
-        found.append('data filesystem %s is missing %s: %s. Re-attach the device, or replace it '
-                     '(btrfs replace start <devid> <new device> %s)' % (
+        found.append('data filesystem %s is missing %s: %s. Re-attach the device, or write the magic header on a '
+                     'new disk (magic_disk state=present): the boot makes it take the missing member\'s place' % (
                          result['uuid'], ', '.join(result['missing']),
-                         'mounted degraded' if result['mounts'] else 'it will be mounted degraded', _layout.DATA_MOUNT))
+                         'mounted degraded' if result['mounts'] else 'it will be mounted degraded'))
+    for item in result.get('unusable_disks') or ():
+        found.append('magic disk %s: %s' % (item['device'], item['reason']))
     for kind in ('data_profile', 'metadata_profile'):
-        if result[kind] and ',' in result[kind]:
+        if result[kind] and ',' in result[kind] and not result.get('conversion'):
             found.append('the data filesystem holds chunks of several %s profiles (%s), for example after a degraded '
                          'mount: once every member is back, run btrfs balance with convert filters' % (
                              kind.split('_', 1)[0], result[kind]))

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
@@ -36,15 +37,15 @@ PREFIX = 'lightwhale-persistence: '
 FILE_MODE = 0o644
 # The keys a reader can rely on, in the order they are written.
 KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
-        'metadata_profile', 'mount_options', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root',
-        'state_change', 'warnings')
+        'metadata_profile', 'mount_options', 'created', 'joined', 'conversion', 'unusable_disks', 'swap_devices', 'overlays',
+        'overlays_missing', 'docker_data_root', 'state_change', 'warnings')
 
 # The parts of the document, in the order they are layered; the key that holds them.
 STEPS = ('datafs', 'overlay', 'boot')
 STEPS_KEY = 'steps'
 # The fields a part may give (the last part that gives one wins); 'failure' and 'warnings' add up instead.
 FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'mount_options', 'created',
-          'swap_devices', 'overlays', 'docker_data_root', 'state_change')
+          'joined', 'conversion', 'unusable_disks', 'swap_devices', 'overlays', 'docker_data_root', 'state_change')
 
 _SPACE = re.compile(r'\s+')
 
@@ -68,7 +69,7 @@ def mounted_overlays(mounts, root, paths):
 
 def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), data_profile=None, metadata_profile=None,
           created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=(),
-          state_change=None, mount_options=()):
+          state_change=None, mount_options=(), joined=(), conversion=None, unusable_disks=()):
     """The status document without its time (see stamp())."""
     status = OrderedDict()
     status['version'] = VERSION
@@ -86,6 +87,11 @@ def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), dat
     # The extra options the data filesystem was mounted with (lw_datafs mount_options).
     status['mount_options'] = list(mount_options) if mode != 'volatile' else []
     status['created'] = bool(created)
+    # Data partitions of magic disks that joined the filesystem at this boot; the background conversion of its
+    # profiles (state, target, profiles per chunk type, progress); magic disks that cannot be used, and why.
+    status['joined'] = list(joined) if mode != 'volatile' else []
+    status['conversion'] = conversion if mode != 'volatile' else None
+    status['unusable_disks'] = [dict(device=item['device'], reason=one_line(item['reason'])) for item in unusable_disks]
     status['swap_devices'] = list(swap_devices)
     status['overlays'] = list(overlays)
     status['overlays_missing'] = list(overlays_missing)
@@ -117,7 +123,13 @@ def summary(status):
             what += ' (%s)' % ','.join(status['mount_options'])
         if status['created']:
             what += ' (created at this boot)'
+        if status.get('joined'):
+            what += ' (joined at this boot: %s)' % ','.join(status['joined'])
+        if status.get('conversion'):
+            what += '; ' + _conversion.describe(status['conversion'])
     parts = [what]
+    for item in status.get('unusable_disks') or ():
+        parts.append('magic disk %s not used: %s' % (item['device'], item['reason']))
     if status.get('state_change'):
         parts.append(status['state_change'])
     if status['failure']:

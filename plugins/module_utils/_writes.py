@@ -26,9 +26,9 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mou
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, ProbeError
 
 
-def _pwrite(path, offset, data):
+def _pwrite(path, offset, data, exclusive=True):
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_EXCL)
+        fd = os.open(path, os.O_WRONLY | (os.O_EXCL if exclusive else 0))
     except OSError as exc:
         raise CommandError('%s: cannot open for writing: %s' % (path, exc), device=path)
     try:
@@ -50,6 +50,12 @@ def write_header(path):
 
 def zero(path, offset, length):
     _pwrite(path, offset, b'\0' * length)
+
+
+def wipe_header_in_use(path):
+    """Zero the MBR boot-code area of a disk whose partitions are in use (a member that joined, its swap on): those
+    bytes lie outside every partition, so the exclusive open the other writes take is not needed here."""
+    _pwrite(path, 0, b'\0' * _layout.BOOT_CODE_SIZE, exclusive=False)
 
 
 def wipe_signatures(runner, path):
