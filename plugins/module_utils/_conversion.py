@@ -18,20 +18,21 @@ __metaclass__ = type
 
 import json
 import os
-import subprocess
 import time
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _writes
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 KINDS = ('data', 'metadata', 'system')
 JOB_FILE = 'conversion.json'
 LOG_FILE = 'conversion.log'
-# A job that waits for the kernel's exclusive operation, then converts what is left: sh, so the job needs no Python.
+# A job that waits for the kernel's exclusive operation, then converts what is left: sh, so the job needs no Python;
+# no exec, so the job keeps its fsid in its command line while the balance runs (read_job tells it by that).
 JOB_SCRIPT = r'''
 op="/sys/fs/btrfs/$1/exclusive_operation"
 while [ -r "$op" ] && [ "$(cat "$op")" != none ] && [ "$(cat "$op")" != "balance paused" ]; do sleep 2; done
-exec btrfs balance start -dconvert="$3",soft -mconvert="$4",soft "$2"
+btrfs balance start -dconvert="$3",soft -mconvert="$4",soft "$2"
 '''
 STATES = ('converting', 'restoring redundancy', 'replacing', 'pending')
 
@@ -98,23 +99,15 @@ def start_job(run_dir, fsid, mountpoint, target, why):
     """Start the background job (detached, its own session, output to the log file); record it in the job file."""
     if not os.path.isdir(run_dir):
         os.makedirs(run_dir, 0o755)
-    log_path = os.path.join(run_dir, LOG_FILE)
-    devnull = open(os.devnull, 'rb')
-    log = open(log_path, 'ab')
+    heading = '%s: %s, to data %s, metadata %s' % (
+        time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), why, target['data'], target['metadata'])
     try:
-        log.write(('%s: %s, to data %s, metadata %s\n' % (
-            time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), why, target['data'], target['metadata'])).encode())
-        log.flush()
-        process = subprocess.Popen(
+        pid = _writes.spawn_detached(
             ['sh', '-c', JOB_SCRIPT, 'lightwhale-conversion', fsid, mountpoint, target['data'], target['metadata']],
-            stdin=devnull, stdout=log, stderr=log, close_fds=True, cwd='/', start_new_session=True,
-            env=dict(os.environ, LC_ALL='C'))
-    except OSError as exc:
+            os.path.join(run_dir, LOG_FILE), heading)
+    except (IOError, OSError) as exc:
         raise PersistenceError('cannot start the background conversion of %s: %s' % (fsid, exc))
-    finally:
-        devnull.close()
-        log.close()
-    job = dict(pid=process.pid, fsid=fsid, mountpoint=mountpoint, why=why,
+    job = dict(pid=pid, fsid=fsid, mountpoint=mountpoint, why=why,
                target='%s/%s' % (target['data'], target['metadata']), started=int(time.time()))
     path = os.path.join(run_dir, JOB_FILE)
     with open(path + '.tmp', 'w') as handle:
@@ -128,12 +121,11 @@ def progress(runner, mountpoint, operation):
     if operation is None or operation == 'none' or mountpoint is None:
         return None
     if operation.startswith('balance'):
-        args = ['balance', 'status', mountpoint]
+        rc, out, _err = runner.run('btrfs', ['balance', 'status', mountpoint], ok=(0, 1))
     elif operation == 'device replace':
-        args = ['replace', 'status', '-1', mountpoint]
+        rc, out, _err = runner.run('btrfs', ['replace', 'status', '-1', mountpoint], ok=(0, 1))
     else:
         return operation
-    rc, out, _err = runner.run('btrfs', args, ok=(0, 1))
     lines = [' '.join(line.split()) for line in out.splitlines() if line.strip()]
     return lines[-1] if rc in (0, 1) and lines else None
 

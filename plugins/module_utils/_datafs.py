@@ -24,6 +24,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmd
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_grow
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_report
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
@@ -195,6 +196,8 @@ def run(module, ctx, state, record):
             except _state_change.ResetAll:
                 record['done'].extend(planned.plan.done)
                 planned = reset_all(module, ctx, seen, record)
+            if state == 'mounted':
+                planned.plan.done.extend(_datafs_grow.after(ctx, decision, planned))
             mounts_only = ctx.outcome.wiped is None and all(
                 action.step in MOUNTS_ONLY for action in planned.plan.actions)
             after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)

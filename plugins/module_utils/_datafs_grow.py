@@ -134,13 +134,14 @@ def plan_joins(ctx, decision, planned):
 
 
 def plan_conversion(ctx, decision, planned, mounted):
-    """The background conversion, decided when it runs (after the mounts and joins of the plan): planned when
-    disks join, when the filesystem is not mounted yet (a boot), or when, mounted, it has chunks to convert and no
-    job runs. C(mounted) tells whether the data filesystem is mounted before the plan."""
+    """The background conversion, decided when it runs (after the mounts and joins of the plan): planned when disks
+    join, or when the mounted filesystem has chunks to convert and no job runs. C(mounted) tells whether the data
+    filesystem is mounted before the plan; when it is not (a boot), after() asks once the plan mounted it."""
     fs = decision.fs
     if fs is None or fs.new:
         return
-    if mounted and not planned.joined and not needs_job(ctx, fs.uuid):
+    if not planned.joined and not (mounted and needs_job(ctx, fs.uuid)):
+        # Not mounted yet (a boot): whether chunks need converting is known once it is; the run asks then (after()).
         return
     why = 'converting' if planned.joined and not fs.missing else None
     planned.plan.add('convert', ctx.targets.data, 'convert the chunks that are not of the profiles for the member '
@@ -191,7 +192,7 @@ def convert(ctx, fsid, why):
 
 def add(runner, fsid, node, mountpoint):
     """btrfs device add (online), then check the kernel lists the device as a member."""
-    runner.run('btrfs', ['device', 'add', '--nodiscard', node, mountpoint], device=node)
+    _writes.device_add(runner, node, mountpoint)
     name = os.path.basename(os.path.realpath(node))
     if name not in (_btrfs.kernel_devices(fsid) or []):
         raise CommandError('%s: btrfs device add exited 0 but the kernel does not list it in %s' % (node, fsid),
@@ -202,7 +203,7 @@ def replace(runner, fsid, devid, node, mountpoint, timeout):
     """btrfs replace of the missing C(devid) by C(node). btrfs-progs copies in the background: wait until the kernel
     runs it (its state is then on disk, resumed at the next mount) or has finished it."""
     before = _replace_status(runner, mountpoint)
-    runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)
+    _writes.replace_start(runner, devid, node, mountpoint)
     deadline = time.time() + timeout
     while True:
         if _conversion.exclusive_operation(fsid) == 'device replace' or devid not in (_btrfs.kernel_missing(fsid) or []):
@@ -219,3 +220,14 @@ def _replace_status(runner, mountpoint):
     """The one-line status of the filesystem's last replace (btrfs replace status -1)."""
     _rc, out, _err = runner.run('btrfs', ['replace', 'status', '-1', mountpoint], ok=(0, 1))
     return ' '.join(out.split())
+
+
+def after(ctx, decision, planned):
+    """After a real run of state=mounted that mounted the data filesystem: start the background conversion when its
+    chunks need it (the plan could not tell before the mount). Returns what was done."""
+    fs = decision.fs
+    if fs is None or fs.new or any(action.step == 'convert' for action in planned.plan.actions):
+        return []
+    if _btrfs.kernel_label(fs.uuid) is None:
+        return []
+    return list(convert(ctx, fs.uuid, None))

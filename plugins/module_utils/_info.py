@@ -20,6 +20,7 @@ import os
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
@@ -203,6 +204,8 @@ def summary(result):
             what += ', %s free of %s' % (_units.human(fs['free']), _units.human(fs['size']))
         if not fs['mounted']:
             what += ', not mounted'
+        if fs.get('conversion'):
+            what += '; %s' % _conversion.describe(fs['conversion'])
         parts.append(what)
     parts.append('swap %s' % (','.join(result['swap']['devices']) or 'off'))
     mounted = [item['path'] for item in result['overlays'] if item['mounted']]
@@ -233,9 +236,13 @@ def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, me
     facts = _datafs_report.filesystem_facts(ctx, found, mounts, members)
     fs.update(data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
               subvolumes=facts['subvolumes'], size=None, free=None, usage={})
+    fs['conversion'] = None
     if kind == 'datafs':
         fs.update(space_of(data_mount.target))
         fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
+        present = len(fs['members'])
+        fs['conversion'] = _conversion.facts(ctx.runner, fsid, data_mount.target, ctx.targets.run_dir, present,
+                                             bool(fs['missing']))
     return fs
 
 

@@ -19,6 +19,7 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
+import subprocess
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
@@ -208,3 +209,29 @@ def swapon(runner, path):
 
 def swapoff(runner, path):
     runner.run('swapoff', [path], device=path)
+
+
+def spawn_detached(argv, log_path, heading):
+    """Start C(argv) in its own session, detached from this run (stdin /dev/null, output appended to C(log_path) after
+    the line C(heading)): it outlives the module. Returns its process id."""
+    devnull = open(os.devnull, 'rb')
+    log = open(log_path, 'ab')
+    try:
+        log.write((heading + '\n').encode())
+        log.flush()
+        process = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=log, close_fds=True, cwd='/',
+                                   start_new_session=True, env=dict(os.environ, LC_ALL='C'))
+    finally:
+        devnull.close()
+        log.close()
+    return process.pid
+
+
+def device_add(runner, node, mountpoint):
+    """Add C(node) to the btrfs mounted at C(mountpoint) (online; no discard of the whole device first)."""
+    runner.run('btrfs', ['device', 'add', '--nodiscard', node, mountpoint], device=node)
+
+
+def replace_start(runner, devid, node, mountpoint):
+    """Start the replace of member C(devid) by C(node); btrfs-progs runs the copy in the background."""
+    runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)

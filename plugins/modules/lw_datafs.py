@@ -29,6 +29,18 @@ description:
   - "A data filesystem that is found but cannot be used (damaged superblock, mount refused, two filesystems with the
     label) is never replaced silently: with O(state=mounted) the module mounts the tmpfs so the host still boots,
     returns RV(mode=volatile) and the reason in RV(failure), and fails."
+  - "Grow and replace (O(state=mounted), a data filesystem found): a disk that carries the magic header is laid out
+    as on a first boot (GPT, swap and data partitions, C(noswap) honoured) and its data partition joins the mounted
+    filesystem - C(btrfs device add), or, while a member is missing, C(btrfs replace) of the missing member (the
+    copy runs in the background, and the kernel resumes it at the next mount). The header stays the only consent: a
+    disk without it is never touched, and one that cannot be used (in use, read-only, too small, a member itself) is
+    named in RV(unusable_disks), a warning and the status file, and nothing is written to it."
+  - "Background conversion: when the chunks of the mounted filesystem are not all of the profiles its member count
+    calls for (after a disk joined, or the single-copy chunks a degraded period left), the module starts a soft
+    C(btrfs balance) with convert filters in the background (its own session; log
+    C(<root>/run/lightwhale/conversion.log)) and returns at once. A soft conversion touches only the chunks not yet
+    converted; one cut by a reboot is resumed by the kernel at the next mount, and the next run starts it again
+    while chunks are left. Nothing converts while a member is missing. RV(conversion) says how far it is."
   - Real runs hold the lock C(<root>/run/lightwhale/persistence.lock) from the first probe to the last write, so two
     runs at once never both format. The temporary top-level mount of a creation lives in C(<root>/run/lightwhale/).
   - "Before it mounts the state of an existing data filesystem (O(state=mounted)), the module carries out what is due
@@ -126,8 +138,8 @@ notes:
   - Profiles and subvolumes are read through a mount of the filesystem in this mount namespace (the data mount, or the
     temporary one of a creation). With O(state=present) or O(state=unmounted) on a filesystem that is not mounted they
     are null and empty.
-  - Magic data partitions beyond the filesystem's members (a magic disk added later) are reported with a warning and
-    left untouched; growing the filesystem is not supported yet.
+  - A magic data partition beyond the filesystem's members that is not blank (it holds a filesystem, say) is reported
+    with a warning and left untouched; write the magic header on its disk to have it join.
 seealso:
   - module: lightwhale.persistence.magic_disk
 extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
@@ -161,6 +173,54 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+joined:
+  description:
+    - The data partitions of magic disks that joined the data filesystem in this run (in check mode, that would join).
+  returned: success
+  type: list
+  elements: str
+  sample: [/dev/sdc2]
+unusable_disks:
+  description:
+    - Disks that carry the magic header but cannot be used, each with the reason; nothing was written to them. Also
+      reported as warnings and recorded in the status file.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    device:
+      description: The whole disk.
+      type: str
+    reason:
+      description: Why it cannot be used (in use, read-only, too small for the layout, a member itself).
+      type: str
+  sample: [{device: /dev/sdd, reason: "carries the magic header but cannot be used: in use: mounted at /media/usb"}]
+conversion:
+  description:
+    - The background conversion of the data filesystem's profiles, or null when every chunk has the profiles its
+      member count calls for and nothing runs.
+  returned: success
+  type: dict
+  contains:
+    state:
+      description:
+        - V(converting) (the member count changed), V(restoring redundancy) (chunks a degraded period left with one
+          copy), V(replacing) (a missing member is being replaced), or V(pending) (chunks left and no job runs; the
+          next run starts it).
+      type: str
+    target:
+      description: The data and metadata profiles the chunks are converted to, as C(data/metadata).
+      type: str
+      sample: raid1/raid1
+    profiles:
+      description: The profiles the chunks have now, per chunk type (C(data), C(metadata), C(system)).
+      type: dict
+      sample: {data: [raid1, single], metadata: [raid1], system: [raid1]}
+    progress:
+      description: The kernel's progress line (C(btrfs balance status) or C(btrfs replace status)), C(started) just
+        after the start, or null.
+      type: str
+      sample: 5 out of about 9 chunks balanced (6 considered), 44% left
 mount_options:
   description:
     - The extra options asked for (O(mount_options)), which the data filesystem is mounted with when this module mounts

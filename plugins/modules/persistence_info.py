@@ -153,6 +153,16 @@ filesystem:
       type: list
       elements: str
       sample: ['@lightwhale-data', '@lightwhale-state', '@lightwhale-state-snapshots']
+    conversion:
+      description:
+        - The background conversion of the profiles, read live from the kernel - null when every chunk has the
+          profiles the member count calls for and nothing runs, or when the filesystem is not mounted. C(state) is
+          V(converting), V(restoring redundancy), V(replacing) or V(pending) (chunks left, no job running: the next
+          boot starts it); C(target) the profiles as C(data/metadata); C(profiles) the profiles of the chunks now, per
+          chunk type; C(progress) the kernel's progress line or null. See M(lightwhale.persistence.lw_datafs).
+      type: dict
+      sample: {state: converting, target: raid1/raid1, progress: "5 out of about 9 chunks balanced (6 considered), 44% left",
+               profiles: {data: [raid1, single], metadata: [raid1], system: [raid1]}}
 swap:
   description: Swap on the magic swap partitions.
   returned: always

@@ -200,3 +200,42 @@ def test_a_join_killed_anywhere_converges(datafs, magic_disks, magic_disk, paths
     converged(datafs, disks + [new], paths, 2)
     assert not has_header(new)
     assert_files(paths["data"], sums)
+
+
+def test_enable_joins_a_listed_disk_at_once_and_verifies_the_profiles(ansible, sandbox_root, magic_disk, loopdev, paths):
+    from lwkit import sha256_of
+    from lwkit.fleet import Sandbox, summary_lines
+
+    box = Sandbox(ansible, sandbox_root)
+    first = magic_disk("512M", name="first")
+    box.boot([first])
+    sums = write_files(paths["data"], ["a.bin"])
+    new = loopdev("512M", name="new")
+    before = sha256_of(new)
+    checked = box.enable([first, new], check=True, lightwhale_persistence_disks=[new.path])
+    assert checked.rc == 0, checked.stdout[-6000:]
+    assert sha256_of(new) == before, "check mode wrote"
+    assert "would mark" in summary_lines(checked)["localhost"] and "would join now" in summary_lines(checked)["localhost"]
+
+    grown = box.enable([first, new], lightwhale_persistence_disks=[new.path])
+    assert grown.rc == 0, grown.stdout[-6000:]
+    line = summary_lines(grown)["localhost"]
+    assert line.startswith("localhost: persistent, members 2") and "profile raid1/raid1" in line, line
+    assert f"marked {new.path}" in line and "joined now (2 member(s), raid1/raid1)" in line, line
+    wait_conversion(paths["run"])
+    assert_files(paths["data"], sums)
+
+    again = box.enable([first, new], lightwhale_persistence_disks=[new.path])
+    assert again.rc == 0 and "left alone" in summary_lines(again)["localhost"], again.stdout[-6000:]
+
+
+def test_enable_verification_fails_a_host_whose_chunks_have_other_profiles(ansible, sandbox_root, magic_disks, paths):
+    from lwkit.fleet import Sandbox
+
+    box = Sandbox(ansible, sandbox_root)
+    disks = magic_disks(2)
+    box.ok("lw_datafs", devices=disks, state="mounted")
+    # Chunks of one copy, as a degraded period leaves them (the background conversion would mend them at the next run).
+    run(["btrfs", "balance", "start", "-dconvert=single", paths["data"]])
+    res = box.enable(disks, lightwhale_persistence_verify=True)
+    assert res.rc != 0 and "expected persistent with 2 member(s)" in res.stdout, res.stdout[-6000:]

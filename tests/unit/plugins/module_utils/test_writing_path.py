@@ -26,6 +26,8 @@ READS = (
     ('btrfs', 'filesystem', 'df'),
     ('btrfs', 'filesystem', 'usage'),
     ('btrfs', 'subvolume', 'list'),
+    ('btrfs', 'balance', 'status'),
+    ('btrfs', 'replace', 'status'),
 )
 
 
