@@ -202,3 +202,13 @@ def swapon(runner, path):
 
 def swapoff(runner, path):
     runner.run('swapoff', [path], device=path)
+
+
+def activate_volume_groups(runner, groups, config):
+    """Activate every logical volume of the volume groups C(groups) (vgchange -ay; nothing else about them changes)."""
+    runner.run('vgchange', ['--activate', 'y', '--config', config] + list(groups), device=', '.join(groups))
+
+
+def make_lvm_nodes(runner, config):
+    """Make the /dev/mapper nodes and /dev/<vg>/<lv> links of the active logical volumes (no udev here)."""
+    runner.run('vgscan', ['--mknodes', '--config', config])

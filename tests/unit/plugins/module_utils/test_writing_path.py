@@ -26,6 +26,7 @@ READS = (
     ('btrfs', 'filesystem', 'df'),
     ('btrfs', 'filesystem', 'usage'),
     ('btrfs', 'subvolume', 'list'),
+    ('lvs', '--noheadings'),
 )
 
 
