@@ -18,6 +18,7 @@ __metaclass__ = type
 import functools
 import os
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmdline
@@ -167,7 +168,16 @@ def verify(state, ctx, before, after, planned):
 def activate_lvm(module, ctx, state, record):
     """Before step 1: the volume groups activated (where the LVM tools exist), so that a logical volume holding the
     data filesystem is found. Check mode only says what it would do. Returns the activation (_lvm.Activation)."""
-    activation = _lvm.plan_activation(module, ctx.runner, ctx.activate_lvm and state != 'unmounted')
+    disks = None
+    if module.params['devices'] and ctx.activate_lvm and state != 'unmounted':
+        # Listed disks: only the volume groups that lie on them (a bad path fails in the survey, which names it).
+        disks = set()
+        for given in module.params['devices']:
+            try:
+                disks.add(_blockdev.resolve(given).name)
+            except PersistenceError:
+                continue
+    activation = _lvm.plan_activation(module, ctx.runner, ctx.activate_lvm and state != 'unmounted', disks)
     record['plans'].append(activation.plan)
     if activation.plan and not module.check_mode:
         _lvm.apply_activation(activation)

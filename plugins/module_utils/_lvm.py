@@ -75,6 +75,41 @@ def list_volumes(runner):
         raise PersistenceError('cannot parse the output of lvs: %s' % exc)
 
 
+def parse_pvs(text):
+    """{volume group: [physical volume paths]} of C(pvs --noheadings --separator '|' -o pv_name,vg_name) output
+    (physical volumes in no group left out)."""
+    groups = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        fields = [field.strip() for field in line.split('|')]
+        if len(fields) != 2 or not fields[0]:
+            raise ValueError('unexpected pvs line %r' % line)
+        if fields[1]:
+            groups.setdefault(fields[1], []).append(fields[0])
+    return groups
+
+
+def disk_of(path, sys_class_block='/sys/class/block'):
+    """The kernel name of the whole disk C(path) is, or is a partition of."""
+    name = os.path.basename(os.path.realpath(path))
+    if os.path.exists(os.path.join(sys_class_block, name, 'partition')):
+        return os.path.basename(os.path.dirname(os.path.realpath(os.path.join(sys_class_block, name))))
+    return name
+
+
+def groups_on(runner, disks):
+    """The volume groups whose physical volumes all lie on the disks named in C(disks) (kernel names)."""
+    _rc, out, _err = runner.run('pvs', ['--noheadings', '--separator', '|', '-o', 'pv_name,vg_name',
+                                        '--config', NO_UDEV])
+    try:
+        groups = parse_pvs(out)
+    except ValueError as exc:
+        raise PersistenceError('cannot parse the output of pvs: %s' % exc)
+    return set(vg for vg, pvs in groups.items() if all(disk_of(pv) in disks for pv in pvs))
+
+
 def inactive_groups(volumes):
     """{volume group: [its inactive logical volumes]} for the groups that hold one vgchange -ay would activate."""
     groups = {}
@@ -113,20 +148,25 @@ class Activation:
         self.activated = []
 
 
-def plan_activation(module, runner, enabled):
-    """Plan the activation of the volume groups that hold inactive logical volumes (read only until applied).
+def plan_activation(module, runner, enabled, disks=None):
+    """Plan the activation of the volume groups that hold inactive logical volumes (read only until applied); with
+    C(disks) (kernel names of the listed disks), only the groups that lie on them alone.
 
-    Nothing when C(enabled) is false or vgchange is not installed. A failing lvs is a warning."""
+    Nothing when C(enabled) is false or vgchange is not installed. A failing lvs or pvs is a warning."""
     found = Activation()
     if not enabled or not module.get_bin_path('vgchange') or not module.get_bin_path('lvs'):
         return found
     found.available = True
     try:
         volumes = list_volumes(runner)
+        groups = inactive_groups(volumes)
+        if groups and disks is not None:
+            allowed = groups_on(runner, disks)
+            groups = dict((vg, lvs) for vg, lvs in groups.items() if vg in allowed)
+            volumes = [volume for volume in volumes if volume.vg in allowed]
     except PersistenceError as exc:
         found.warnings.append('LVM: cannot list the logical volumes, no volume group activated: %s' % exc.message)
         return found
-    groups = inactive_groups(volumes)
     nodes = missing_nodes(volumes)
     if groups:
         found.plan.add('activate-lvm', None, 'activate the volume group(s) %s (inactive logical volumes %s)' % (

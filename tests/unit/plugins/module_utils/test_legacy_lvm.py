@@ -298,3 +298,33 @@ def test_the_status_line_says_persistent_legacy_and_the_type():
 def test_a_legacy_filesystem_keeps_only_the_generic_mount_options():
     assert _mount_options.for_legacy(['noatime', 'compress=zstd', 'lazytime', 'discard=async']) == (
         ['noatime', 'lazytime'], ['compress=zstd', 'discard=async'])
+
+
+def test_pvs_output_names_the_physical_volumes_of_each_group():
+    assert _lvm.parse_pvs('  /dev/sdb1|vg0\n  /dev/sdc|vg0\n  /dev/sdd|\n') == {'vg0': ['/dev/sdb1', '/dev/sdc']}
+    with pytest.raises(ValueError):
+        _lvm.parse_pvs('/dev/sdb1 vg0')
+
+
+class ToolRunner(FakeRunner):
+    """Answers each tool from its own list."""
+
+    def __init__(self, answers):
+        super(ToolRunner, self).__init__([])
+        self.by_tool = dict((tool, list(texts)) for tool, texts in answers.items())
+
+    def run(self, tool, args, data=None, ok=(0,), device=None):
+        self.calls.append([tool] + list(args))
+        return 0, self.by_tool[tool].pop(0) if tool in self.by_tool else '', ''
+
+
+def test_with_listed_disks_only_the_groups_on_them_are_activated(monkeypatch):
+    monkeypatch.setattr(_lvm, 'disk_of', lambda path: os.path.basename(path))
+    runner = ToolRunner({'lvs': ['mine|data|-wi-------\nforeign|data|-wi-------\nmixed|x|-wi-------\n'],
+                         'pvs': ['/dev/loop3|mine\n/dev/sda|foreign\n/dev/loop3|mixed\n/dev/sdb|mixed\n']})
+    activation = _lvm.plan_activation(FakeModule(), runner, True, disks={'loop3'})
+    assert activation.plan.describe() == ['activate the volume group(s) mine (inactive logical volumes mine/data)']
+    everything = _lvm.plan_activation(FakeModule(), ToolRunner({'lvs': ['mine|data|-wi-------\nforeign|d|-wi-------\n']}),
+                                      True)
+    assert everything.plan.describe() == [
+        'activate the volume group(s) foreign, mine (inactive logical volumes foreign/d, mine/data)']

@@ -27,6 +27,7 @@ READS = (
     ('btrfs', 'filesystem', 'usage'),
     ('btrfs', 'subvolume', 'list'),
     ('lvs', '--noheadings'),
+    ('pvs', '--noheadings'),
 )
 
 
