@@ -5,8 +5,9 @@
 
 """The data filesystem (steps 1, 4, 5, 6), as lw_datafs runs it: observe, plan, apply, verify, fall back.
 
-One run: undo what a killed creation left (_datafs_create.plan_cleanup); activate the LVM volume groups
-(_lvm, where the tools exist); tell the kernel of partitions it does not know (_datafs_find.plan_sync); probe and decide (_datafs_find); plan the state asked for
+One run: undo what a killed creation left (_datafs_create.plan_cleanup); activate the LVM volume
+groups (_lvm, where the tools exist); tell the kernel of partitions it does not know
+(_datafs_find.plan_sync); probe and decide (_datafs_find); plan the state asked for
 (_datafs_create, _datafs_mount); apply the plan, probe again and verify; report (_datafs_report). With
 state=mounted, a failure mounts the tmpfs so the host still boots (_datafs_mount.plan_fallback).
 Nothing here writes outside a Plan's actions.

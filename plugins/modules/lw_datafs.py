@@ -261,7 +261,9 @@ mounts:
   elements: dict
   sample: [{target: /mnt/lightwhale-data, source: /dev/sdb2, fstype: btrfs, root: /@lightwhale-data}]
 swap_devices:
-  description: Magic swap partitions active after the run (predicted in check mode), and on a legacy data filesystem the swap areas labelled C(lightwhale-swap) next to it.
+  description:
+    - Magic swap partitions active after the run (predicted in check mode), and on a legacy data filesystem the swap
+      areas labelled C(lightwhale-swap) next to it.
   returned: always
   type: list
   elements: str

@@ -319,7 +319,7 @@ class ToolRunner(FakeRunner):
 
 
 def test_with_listed_disks_only_the_groups_on_them_are_activated(monkeypatch):
-    monkeypatch.setattr(_lvm, 'disk_of', lambda path: os.path.basename(path))
+    monkeypatch.setattr(_lvm, 'disk_of', os.path.basename)
     runner = ToolRunner({'lvs': ['mine|data|-wi-------\nforeign|data|-wi-------\nmixed|x|-wi-------\n'],
                          'pvs': ['/dev/loop3|mine\n/dev/sda|foreign\n/dev/loop3|mixed\n/dev/sdb|mixed\n']})
     activation = _lvm.plan_activation(FakeModule(), runner, True, disks={'loop3'})
