@@ -251,6 +251,10 @@ def test_boot_role_on_a_legacy_disk_with_overlays(boot, box, loopdev):
     before = fill(disk.part(2), "ext4")
     data = os.path.join(box, "mnt/lightwhale-data")
     try:
+        # Check mode first: nothing mounted, no status file, no swap, the files as they were.
+        boot_ok(boot.boot(box, [disk], check=True), changed=True)
+        assert findmnt(data) is None and not os.path.exists(os.path.join(box, "run/lightwhale/persistence.json"))
+        assert disk.part(1) not in read_swaps() and not [line for line in mount_table(box) if line.fstype == "overlay"]
         boot_ok(boot.boot(box, [disk]), changed=True)
         status = status_of(box)
         assert status["mode"] == "persistent" and status["legacy"] is True and status["fstype"] == "ext4"
