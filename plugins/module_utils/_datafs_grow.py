@@ -226,7 +226,7 @@ def after(ctx, decision, planned):
     """After a real run of state=mounted that mounted the data filesystem: start the background conversion when its
     chunks need it (the plan could not tell before the mount). Returns what was done."""
     fs = decision.fs
-    if fs is None or fs.new or any(action.step == 'convert' for action in planned.plan.actions):
+    if fs is None or fs.new or fs.legacy or any(action.step == 'convert' for action in planned.plan.actions):
         return []
     if _btrfs.kernel_label(fs.uuid) is None:
         return []

@@ -235,3 +235,12 @@ def device_add(runner, node, mountpoint):
 def replace_start(runner, devid, node, mountpoint):
     """Start the replace of member C(devid) by C(node); btrfs-progs runs the copy in the background."""
     runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)
+
+def activate_volume_groups(runner, groups, config):
+    """Activate every logical volume of the volume groups C(groups) (vgchange -ay; nothing else about them changes)."""
+    runner.run('vgchange', ['--activate', 'y', '--config', config] + list(groups), device=', '.join(groups))
+
+
+def make_lvm_nodes(runner, config):
+    """Make the /dev/mapper nodes and /dev/<vg>/<lv> links of the active logical volumes (no udev here)."""
+    runner.run('vgscan', ['--mknodes', '--config', config])

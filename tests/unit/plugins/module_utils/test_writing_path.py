@@ -28,6 +28,8 @@ READS = (
     ('btrfs', 'subvolume', 'list'),
     ('btrfs', 'balance', 'status'),
     ('btrfs', 'replace', 'status'),
+    ('lvs', '--noheadings'),
+    ('pvs', '--noheadings'),
 )
 
 
