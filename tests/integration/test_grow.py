@@ -20,7 +20,8 @@ from lwkit import blkid_probe, changed_disks, has_header, snapshot
 from lwkit.boot import fs_df, power_off, replug, unplug, wait_conversion
 from lwkit.sysutil import read_swaps, run
 
-from .test_lw_datafs import PROFILES, crash, datafs, killed, magic_disks, ok, paths  # noqa: F401 - fixtures
+from .test_lw_datafs import PROFILES, crash, killed, ok
+from .test_lw_datafs import datafs, magic_disks, paths  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = [pytest.mark.needs_module("lw_datafs"), pytest.mark.needs_module("magic_disk")]
 
