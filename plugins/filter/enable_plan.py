@@ -233,7 +233,7 @@ def enable_plan(info, disks=None, select=None, force=False):
 def _grow(info, fs, disks, candidates, waiting):
     """A persistent host and an explicit list: the listed disks that are not members join it at once."""
     members = set(fs.get('members') or [])
-    mark, joining, seen = [], [], set()
+    mark, joining, marked, seen = [], [], set(), set()
     for entry in disks:
         disk = _find(candidates, entry)
         key = disk.get('device') if disk else entry
@@ -246,6 +246,7 @@ def _grow(info, fs, disks, candidates, waiting):
         joining.append(key)
         if disk is None or not disk.get('magic'):
             mark.append(entry)
+            marked.add(key)
     joining.extend(path for path in waiting if path not in joining)
     if not joining:
         plan = _plan(action='leave', how='persistent', message='%s: every listed disk is a member of the data '
@@ -253,10 +254,10 @@ def _grow(info, fs, disks, candidates, waiting):
         return _expect(plan, fs.get('num_devices') or 0)
     present = len(fs.get('members') or [])
     count = max(fs.get('num_devices') or 0, present + len(joining))
-    plan = _plan(action='grow', how='explicit', mark=mark, waiting=[path for path in joining if path not in mark])
+    plan = _plan(action='grow', how='explicit', mark=mark, waiting=[path for path in joining if path not in marked])
     _expect(plan, count)
     plan['message'] = '%s%s join the data filesystem %s now: %d member(s), %s after the background conversion' % (
-        'mark %s; ' % ', '.join(mark) if mark else '', ', '.join(joining), fs.get('uuid'), count,
+        'mark %s; ' % ', '.join(mark) if mark else '', ', '.join(mark + plan['waiting']), fs.get('uuid'), count,
         plan['expected_profile'])
     return plan
 

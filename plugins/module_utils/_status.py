@@ -133,7 +133,7 @@ def summary(status):
         if status['created']:
             what += ' (created at this boot)'
         if status.get('joined'):
-            what += ' (joined at this boot: %s)' % ','.join(status['joined'])
+            what += ' (joined: %s)' % ','.join(status['joined'])
         if status.get('conversion'):
             what += '; ' + _conversion.describe(status['conversion'])
     parts = [what]

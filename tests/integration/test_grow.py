@@ -91,7 +91,7 @@ def test_a_magic_disk_joins_then_a_third_one_profiles_follow(datafs, magic_disks
     assert new.part(1) in read_swaps(), "the new swap partition is active"
     status = status_of(paths)
     assert status["joined"] == [new.part(2)] and status["conversion"]["target"] == "raid1/raid1", status
-    assert "joined at this boot" in status["summary"], status["summary"]
+    assert f"(joined: {new.part(2)})" in status["summary"], status["summary"]
     converged(datafs, disks + [new], paths, 2)
     assert_files(paths["data"], sums)
 

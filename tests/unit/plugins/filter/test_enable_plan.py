@@ -65,6 +65,15 @@ def test_a_degraded_host_replaces_the_missing_member_with_a_listed_disk():
     assert plan['expected_members'] == 2 and plan['expected_profile'] == 'raid1/raid1'
 
 
+def test_a_disk_listed_by_its_id_is_marked_once_and_not_also_waiting():
+    fs = dict(uuid=FSID, members=['/dev/vdb2'], missing=[], num_devices=1, data_profile='single',
+              metadata_profile='dup')
+    plan = enable_plan(info([disk('vdc', ids=['/dev/disk/by-id/virtio-lwd2'])], mode='persistent', filesystem=fs),
+                       disks=['/dev/disk/by-id/virtio-lwd2'])
+    assert plan['mark'] == ['/dev/disk/by-id/virtio-lwd2'] and plan['waiting'] == [], plan
+    assert plan['expected_members'] == 2 and '/dev/vdc' not in plan['message'], plan
+
+
 def test_a_listed_member_is_not_marked_again():
     fs = dict(uuid=FSID, members=['/dev/sdb2'], missing=[], num_devices=1, data_profile='single',
               metadata_profile='dup')

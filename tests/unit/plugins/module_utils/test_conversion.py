@@ -113,7 +113,7 @@ def test_the_status_line_says_what_joined_what_converts_and_which_disk_is_not_us
                            data_profile='single', metadata_profile='dup', joined=['/dev/sdc2'], conversion=conversion,
                            unusable_disks=[dict(device='/dev/sdd', reason='carries the magic header but is too small')])
     assert status['joined'] == ['/dev/sdc2'] and status['conversion'] == conversion
-    assert ('persistent single/dup on /dev/sdb2,/dev/sdc2 (joined at this boot: /dev/sdc2); converting to raid1/raid1 '
+    assert ('persistent single/dup on /dev/sdb2,/dev/sdc2 (joined: /dev/sdc2); converting to raid1/raid1 '
             '(started); magic disk /dev/sdd not used: carries the magic header but is too small') in status['summary']
     volatile = _status.build('volatile', joined=['/dev/sdc2'], conversion=conversion,
                              unusable_disks=[dict(device='/dev/sdd', reason='in use')])
