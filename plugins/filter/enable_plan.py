@@ -163,6 +163,8 @@ def enable_plan(info, disks=None, select=None, force=False):
     fs = info.get('filesystem')
     pending = [] if fs else list((info.get('magic_partitions') or {}).get('data') or [])
 
+    if fs and disks and info['mode'] in ('persistent', 'degraded'):
+        return _grow(info, fs, disks, candidates, waiting)
     if fs:
         how = 'persistent' if info['mode'] in ('persistent', 'degraded') else 'found'
         message = '%s: data filesystem %s, %s/%s, %d of %d members%s - left alone' % (
@@ -171,9 +173,8 @@ def enable_plan(info, disks=None, select=None, force=False):
             len(fs.get('members') or []), fs.get('num_devices') or 0,
             ', missing %s' % ', '.join(fs['missing']) if fs.get('missing') else '')
         plan = _plan(action='leave', how=how, waiting=waiting, message=message)
-        plan['expected_members'] = fs.get('num_devices') or 0
-        plan['expected_profile'] = '%s/%s' % (fs.get('data_profile') or '?', fs.get('metadata_profile') or '?')
-        return plan
+        # What the member count calls for: a host whose chunks have other profiles fails the verification.
+        return _expect(plan, fs.get('num_devices') or 0)
     if info.get('failure'):
         return _plan(action='fail', problem='the data filesystem on the disks cannot be used, nothing marked: %s'
                      % info['failure'])
@@ -226,6 +227,37 @@ def enable_plan(info, disks=None, select=None, force=False):
                  passed_over=passed)
     _expect(plan, have + len(mark))
     plan['message'] = _describe(plan, False, notes)
+    return plan
+
+
+def _grow(info, fs, disks, candidates, waiting):
+    """A persistent host and an explicit list: the listed disks that are not members join it at once."""
+    members = set(fs.get('members') or [])
+    mark, joining, seen = [], [], set()
+    for entry in disks:
+        disk = _find(candidates, entry)
+        key = disk.get('device') if disk else entry
+        if key in seen:
+            continue
+        seen.add(key)
+        parts = set(part.get('device') for part in (disk or {}).get('partitions') or [])
+        if disk is not None and (key in members or parts & members):
+            continue
+        joining.append(key)
+        if disk is None or not disk.get('magic'):
+            mark.append(entry)
+    joining.extend(path for path in waiting if path not in joining)
+    if not joining:
+        plan = _plan(action='leave', how='persistent', message='%s: every listed disk is a member of the data '
+                     'filesystem %s - left alone' % (info['mode'], fs.get('uuid')))
+        return _expect(plan, fs.get('num_devices') or 0)
+    present = len(fs.get('members') or [])
+    count = max(fs.get('num_devices') or 0, present + len(joining))
+    plan = _plan(action='grow', how='explicit', mark=mark, waiting=[path for path in joining if path not in mark])
+    _expect(plan, count)
+    plan['message'] = '%s%s join the data filesystem %s now: %d member(s), %s after the background conversion' % (
+        'mark %s; ' % ', '.join(mark) if mark else '', ', '.join(joining), fs.get('uuid'), count,
+        plan['expected_profile'])
     return plan
 
 

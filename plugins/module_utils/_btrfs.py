@@ -148,7 +148,7 @@ def read_superblock(path, size):
     return parse_superblock(_blockdev.read_bytes(path, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE))
 
 
-def _listdir(path):
+def listdir(path):
     """The names in directory C(path), or None when it does not exist (nothing mounted); ProbeError otherwise."""
     try:
         return os.listdir(path)
@@ -161,9 +161,9 @@ def _listdir(path):
 def mounted_members(sys_fs_btrfs=SYS_FS_BTRFS):
     """Kernel names of the devices of every mounted btrfs (any mount namespace): {kernel name: fsid}."""
     found = {}
-    for fsid in _listdir(sys_fs_btrfs) or []:
+    for fsid in listdir(sys_fs_btrfs) or []:
         # A filesystem unmounted while we look (any process, any namespace) leaves no devices: skip it.
-        for name in _listdir(os.path.join(sys_fs_btrfs, fsid, 'devices')) or []:
+        for name in listdir(os.path.join(sys_fs_btrfs, fsid, 'devices')) or []:
             found[name] = fsid
     return found
 
@@ -171,7 +171,7 @@ def mounted_members(sys_fs_btrfs=SYS_FS_BTRFS):
 def kernel_missing(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
     """Device ids the kernel marks missing in a mounted filesystem, or None when it is not mounted."""
     devinfo = os.path.join(sys_fs_btrfs, fsid, 'devinfo')
-    devids = _listdir(devinfo)
+    devids = listdir(devinfo)
     if devids is None:
         return None
     missing = []
@@ -224,7 +224,7 @@ def profiles_from_sysfs(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
     base = os.path.join(sys_fs_btrfs, fsid or '-', 'allocation')
     found = []
     for kind in ('data', 'metadata'):
-        names = sorted(name for name in _listdir(os.path.join(base, kind)) or []
+        names = sorted(name for name in listdir(os.path.join(base, kind)) or []
                        if name in PROFILE_NAMES and os.path.isdir(os.path.join(base, kind, name)))
         if not names:
             return None

@@ -5,8 +5,9 @@
 
 """The data filesystem (steps 1, 4, 5, 6), as lw_datafs runs it: observe, plan, apply, verify, fall back.
 
-One run: undo what a killed creation left (_datafs_create.plan_cleanup); tell the kernel of partitions it
-does not know (_datafs_find.plan_sync); probe and decide (_datafs_find); plan the state asked for
+One run: undo what a killed creation left (_datafs_create.plan_cleanup); activate the LVM volume
+groups (_lvm, where the tools exist); tell the kernel of partitions it does not know
+(_datafs_find.plan_sync); probe and decide (_datafs_find); plan the state asked for
 (_datafs_create, _datafs_mount); apply the plan, probe again and verify; report (_datafs_report). With
 state=mounted, a failure mounts the tmpfs so the host still boots (_datafs_mount.plan_fallback).
 Nothing here writes outside a Plan's actions.
@@ -18,14 +19,18 @@ __metaclass__ = type
 import functools
 import os
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _cmdline
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_grow
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_report
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _lvm
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _module
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount_options
@@ -61,7 +66,7 @@ class Context:
     """What every planner needs: the runner, the targets and the settings of this run."""
 
     def __init__(self, runner, root, swap, mount_options, timeout, replace_tmpfs=False, boot_snapshots=0,
-                 cmdline=''):
+                 cmdline='', activate_lvm=False):
         self.runner = runner
         self.targets = Targets(root)
         self.swap = swap
@@ -79,12 +84,16 @@ class Context:
         self.cmdline = cmdline
         self.outcome = _state_change.Outcome()
         self.check_mode = False
+        # The background conversion this run started (_conversion.start_job), or None.
+        self.conversion_job = None
+        # Activate the LVM volume groups before step 1 (where the tools exist).
+        self.activate_lvm = activate_lvm
 
 
 # Plan steps that write to no disk: after a plan of only these the run's survey still holds, and the look after it
 # reads only the mounts and swap areas again (the everyday boot probes no disk twice).
 MOUNTS_ONLY = frozenset(('mount-tmpfs', 'mkdir-state', 'umount-tmpfs', 'mount-data', 'mount-state', 'swapon',
-                         'swapoff', 'umount-state', 'umount-data', 'state-change'))
+                         'swapoff', 'umount-state', 'umount-data', 'state-change', 'convert'))
 
 
 class Observed:
@@ -109,7 +118,10 @@ class Observed:
             record['plans'].append(self.synced)
         if sync:
             self.synced.apply()
-        self.found = _datafs_find.survey(runner, disks, () if sync else [action.device for action in self.synced.actions])
+        # Logical volumes (and other device-mapper devices) are probed for the label only: never candidates.
+        mapped = _datafs_find.mapped_for(disks, _lvm.mapped_devices(), module.params['devices'])
+        self.found = _datafs_find.survey(runner, disks, () if sync else [action.device for action in self.synced.actions],
+                                         mapped=mapped)
         if busy_ok == 'leftovers':
             busy_ok = _datafs_create.busy_by_leftovers(ctx, self.mounts, disks)
         self.decision = _datafs_find.decide(self.found, ctx.swap, busy_ok)
@@ -131,7 +143,10 @@ def verify(state, ctx, before, after, planned):
     if state == 'mounted':
         data = _mountinfo.top_mount(after.mounts, ctx.targets.data)
         state_mount = _mountinfo.top_mount(after.mounts, ctx.targets.state)
-        if fs is not None:
+        if fs is not None and fs.legacy:
+            ok = (_datafs_mount.is_legacy_mount(data, fs) and state_mount is None
+                  and os.path.isdir(ctx.targets.state) and not os.path.islink(ctx.targets.state))
+        elif fs is not None:
             ok = (_mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fs.uuid, after.members)
                   and _mountinfo.is_subvolume_mount(state_mount, _layout.SUBVOL_STATE, fs.uuid, after.members))
         else:
@@ -155,6 +170,27 @@ def verify(state, ctx, before, after, planned):
                                device=action.device)
 
 
+def activate_lvm(module, ctx, state, record):
+    """Before step 1: the volume groups activated (where the LVM tools exist), so that a logical volume holding the
+    data filesystem is found. Check mode only says what it would do. Returns the activation (_lvm.Activation)."""
+    disks = None
+    if module.params['devices'] and ctx.activate_lvm and state != 'unmounted':
+        # Listed disks: only the volume groups that lie on them (a bad path fails in the survey, which names it).
+        disks = set()
+        for given in module.params['devices']:
+            try:
+                disks.add(_blockdev.resolve(given).name)
+            except PersistenceError:
+                continue
+    activation = _lvm.plan_activation(module, ctx.runner, ctx.activate_lvm and state != 'unmounted', disks)
+    record['plans'].append(activation.plan)
+    if activation.plan and not module.check_mode:
+        _lvm.apply_activation(activation)
+    for warning in activation.warnings:
+        _module.warn(module, record['warnings'], warning)
+    return activation
+
+
 def run(module, ctx, state, record):
     cleanup = _datafs_create.plan_cleanup(ctx, _mountinfo.read_mounts())
     record['plans'].append(cleanup)
@@ -163,15 +199,22 @@ def run(module, ctx, state, record):
         cleanup.apply()
     elif cleanup:
         busy_ok = 'leftovers'
+    activation = activate_lvm(module, ctx, state, record)
     seen = Observed(module, ctx, busy_ok, sync=not module.check_mode, record=record)
     record['seen'] = seen
     decision = seen.decision
     for warning in decision.warnings:
         _module.warn(module, record['warnings'], warning)
+    if decision.fs is not None and decision.fs.legacy and state != 'unmounted':
+        for warning in _datafs_mount.legacy_warnings(ctx, decision.fs):
+            _module.warn(module, record['warnings'], warning)
+        if state == 'mounted':
+            for warning in _state_change.legacy_refusals(ctx):
+                _module.warn(module, record['warnings'], warning)
     planned = _datafs_mount.Planned()
     record['plans'].append(planned.plan)
     if state == 'unmounted':
-        _datafs_mount.plan_unmounted(ctx, seen.found, seen.mounts, seen.swaps, planned, seen.members)
+        _datafs_mount.plan_unmounted(ctx, seen.found, seen.mounts, seen.swaps, planned, seen.members, decision)
     elif decision.failure:
         raise DataFsFailure(decision.failure, refused=decision.refused)
     elif state == 'present':
@@ -192,6 +235,8 @@ def run(module, ctx, state, record):
             except _state_change.ResetAll:
                 record['done'].extend(planned.plan.done)
                 planned = reset_all(module, ctx, seen, record)
+            if state == 'mounted':
+                planned.plan.done.extend(_datafs_grow.after(ctx, decision, planned))
             mounts_only = ctx.outcome.wiped is None and all(
                 action.step in MOUNTS_ONLY for action in planned.plan.actions)
             after_seen = Observed(module, ctx, survey_of=seen if mounts_only else None)
@@ -200,9 +245,12 @@ def run(module, ctx, state, record):
         result = _datafs_report.observed_result(ctx, state, after_seen, planned.creation)
         after = _datafs_report.describe_state(ctx, after_seen.decision, after_seen.mounts, after_seen.swaps,
                                               after_seen.members)
-    actions = cleanup.describe() + seen.synced.describe() + (
+    lvm = activation.plan.describe() if module.check_mode else activation.plan.done
+    actions = cleanup.describe() + lvm + seen.synced.describe() + (
         planned.plan.describe() if module.check_mode else record['done'] + planned.plan.done)
-    result.update(changed=bool(actions), actions=actions, created=planned.creation is not None, swap=ctx.swap)
+    result.update(changed=bool(actions), actions=actions, created=planned.creation is not None, swap=ctx.swap,
+                  lvm_activated=list(activation.activated))
+    grow_result(ctx, result, planned)
     state_result(ctx, result)
     for warning in ctx.outcome.warnings:
         _module.warn(module, record['warnings'], warning)
@@ -239,6 +287,25 @@ def reset_all(module, ctx, seen, record):
     record['plans'].append(planned.plan)
     planned.apply()
     return planned
+
+
+def grow_result(ctx, result, planned):
+    """The magic disks that joined (or would) and those that cannot be used; the background conversion."""
+    result['joined'] = list(planned.joined)
+    result['unusable_disks'] = list(planned.unusable)
+    result['conversion'] = None
+    if result.get('mode') not in ('persistent', 'degraded') or not result.get('uuid'):
+        return
+    if ctx.check_mode and planned.joined:
+        count = len(result['devices']) + len(planned.joined) - len(result['missing'])
+        target = _conversion.wanted(max(count, 1))
+        result['conversion'] = dict(state='converting', target='%s/%s' % (target['data'], target['metadata']),
+                                    profiles=_conversion.chunk_profiles(result['uuid']), progress=None)
+        return
+    members = len([devid for devid in _btrfs.kernel_devids(result['uuid']) or [] if devid > 0])
+    result['conversion'] = _conversion.facts(ctx.runner, result['uuid'], ctx.targets.data, ctx.targets.run_dir,
+                                             members, bool(_btrfs.kernel_missing(result['uuid'])),
+                                             just_started=ctx.conversion_job)
 
 
 def state_result(ctx, result):
@@ -282,6 +349,8 @@ def fallback(module, ctx, error, record):
     fs = seen.decision.fs if seen is not None else None
     if fs is not None and not fs.new and _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fs.uuid, members):
         mode = 'degraded' if _datafs_report.missing_of(fs) else 'persistent'
+    elif _datafs_mount.is_legacy_mount(data, fs):
+        mode = 'persistent'
     kernel = None
     if fs is None:
         # Failed before the disks were surveyed: the data and state subvolumes mounted already say the mode.
@@ -306,7 +375,8 @@ def fallback(module, ctx, error, record):
         devices=fs.paths if fs is not None else (kernel[1] if kernel else []),
         mounts=[mount for mount in (_mountinfo.mount_result(_mountinfo.top_mount(mounts, target), members)
                                     for target in (ctx.targets.data, ctx.targets.state)) if mount is not None],
-        actions=actions, changed=bool(actions), swap=ctx.swap)
+        actions=actions, changed=bool(actions), swap=ctx.swap,
+        legacy=bool(fs is not None and fs.legacy), fstype=fs.fstype if fs is not None and not fs.new else None)
     if seen is not None:
         result['magic_partitions'] = seen.found.magic_partitions()
     return result
@@ -315,8 +385,10 @@ def fallback(module, ctx, error, record):
 def status_part(result, warnings):
     """What lw_datafs records in the status file: the mode and why, the filesystem, swap, its warnings."""
     keys = ('mode', 'failure', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'created',
-            'swap_devices', 'state_change', 'mount_options')
+            'swap_devices', 'state_change', 'mount_options', 'joined', 'conversion', 'unusable_disks', 'legacy', 'fstype')
     part = dict((key, result.get(key)) for key in keys)
+    # Kept in the part only (not a field of the document): the logical volumes this boot activated.
+    part['lvm_activated'] = result.get('lvm_activated') or None
     part['warnings'] = list(warnings)
     return part
 
@@ -343,7 +415,8 @@ def execute(module):
     if params['boot_snapshots'] < 0:
         raise PersistenceError('boot_snapshots must not be negative, got %d' % params['boot_snapshots'])
     ctx = Context(Runner(module), params['root'], swap, mount_options, params['timeout'],
-                  replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'], cmdline=cmdline)
+                  replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'], cmdline=cmdline,
+                  activate_lvm=params['activate_lvm'])
     ctx.check_mode = module.check_mode
     record = dict(plans=[], seen=None, warnings=[], done=[])
     error = None
@@ -361,6 +434,8 @@ def execute(module):
             if error is None:
                 # Each boot mounts the data filesystem afresh: the options asked for are those it is mounted with.
                 result['mount_options'] = mount_options if result.get('mode') in ('persistent', 'degraded') else []
+                if result.get('legacy'):
+                    result['mount_options'] = _mount_options.for_legacy(mount_options)[0]
                 record_status(module, record, result)
                 return result
             try:

@@ -115,7 +115,7 @@ class Creation:
         return problems
 
 
-def _make_swap(runner, path):
+def make_swap(runner, path):
     _writes.make_swap(runner, path, _layout.SWAP_LABEL)
     sigs = _blockdev.signatures(runner, path)
     if [sig.get('type') for sig in sigs] != ['swap'] or sigs[0].get('label') != _layout.SWAP_LABEL:
@@ -127,7 +127,7 @@ def plan_present(ctx, decision, planned):
     plan = planned.plan
     for probed in decision.mkswap:
         plan.add('mkswap', probed.path, 'format as swap, label %s' % _layout.SWAP_LABEL,
-                 functools.partial(_make_swap, ctx.runner, probed.path))
+                 functools.partial(make_swap, ctx.runner, probed.path))
     if not decision.create:
         return
     fs = decision.fs

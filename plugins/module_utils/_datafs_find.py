@@ -9,7 +9,9 @@ plan_sync() tells the kernel of partitions it does not know yet (the only write 
 survey() probes the candidates and their partitions; decide() reads the survey into a Decision: the
 filesystem found or the one to create, the swap partitions, warnings, or why nothing can be used.
 A labelled filesystem is never formatted; an unlabelled btrfs on magic data partitions is an
-interrupted creation, redone.
+interrupted creation, redone. A labelled filesystem that is not btrfs (the ext4 of Lightwhale 2.x) is the
+legacy data filesystem: used as it is. Active device-mapper devices (logical volumes) are probed for the
+label too, only to find it: nothing is ever created on them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -86,8 +88,36 @@ def plan_sync(runner, disks, timeout):
     return plan
 
 
-def survey(runner, disks, strict=()):
-    """Probe every candidate disk and each partition in its table (read-only).
+class MappedDisk:
+    """What a probed device-mapper device stands in for a disk: C(path) is what it shares with its swap area (its
+    volume group, else itself); never a candidate, never written to."""
+
+    def __init__(self, mapped):
+        self.mapped = mapped
+        self.path = mapped.group
+        self.skipped = None
+        self.magic = False
+        self.read_only = False
+        self.usage = []
+        self.partitions = []
+
+
+def mapped_for(disks, mapped, listed):
+    """The device-mapper devices (_lvm.mapped_devices) to probe: all of them for a host scan; with C(listed) devices,
+    only those that lie on the candidate disks alone."""
+    if not listed:
+        return list(mapped)
+    names = set(disk.device.name for disk in disks if not disk.skipped)
+    return [item for item in mapped if item.disks and set(item.disks) <= names]
+
+
+def _has_label(sigs):
+    return any(sig.get('label') in (_layout.DATA_LABEL, _layout.SWAP_LABEL) for sig in sigs)
+
+
+def survey(runner, disks, strict=(), mapped=()):
+    """Probe every candidate disk and each partition in its table (read-only), and the device-mapper devices in
+    C(mapped) (_lvm.Mapped: logical volumes), which are kept only when they carry one of the two labels.
 
     A partition is probed when the kernel has its node. On the disks listed in C(strict) the kernel must also
     know it with the bounds of the table (a look that told the kernel nothing: persistence_info, check mode);
@@ -117,7 +147,17 @@ def survey(runner, disks, strict=()):
                 continue
             wanted.append((disk, part))
     # Every partition's signatures in one probe; the survey keeps the disks' order, each whole disk first.
-    signatures = _blockdev.signatures_of(runner, [item[1]['device'] for item in wanted if not isinstance(item, Probed)])
+    mapped = list(mapped)
+    signatures = _blockdev.signatures_of(runner, [item[1]['device'] for item in wanted if not isinstance(item, Probed)]
+                                         + ['/dev/' + item.name for item in mapped])
+    for item in mapped:
+        sigs = signatures['/dev/' + item.name]
+        if not _has_label(sigs):
+            continue
+        probed = Probed(item.path, MappedDisk(item), None, sigs)
+        if probed.signature('btrfs'):
+            probed = probed._replace(superblock=_btrfs.read_superblock('/dev/' + item.name, item.size))
+        wanted.append(probed)
     for item in wanted:
         if isinstance(item, Probed):
             found.probed.append(item)
@@ -137,14 +177,20 @@ def survey(runner, disks, strict=()):
 class Filesystem:
     """The data filesystem found, or the one to be created (C(new), no uuid yet)."""
 
-    def __init__(self, uuid, members, num_devices, missing, new=False, profiles=(None, None)):
+    def __init__(self, uuid, members, num_devices, missing, new=False, profiles=(None, None), fstype='btrfs'):
         self.uuid, self.members, self.num_devices, self.new, self.profiles = uuid, members, num_devices, new, profiles
+        # A legacy data filesystem (not btrfs: no subvolumes, mounted as it is) has its own type here.
+        self.fstype = fstype
         # Device ids missing (by the superblocks); None when some are missing but their ids cannot be told.
         self.missing = missing
 
     @property
     def paths(self):
         return [member.path for member in self.members]
+
+    @property
+    def legacy(self):
+        return self.fstype != 'btrfs'
 
     @property
     def degraded(self):
@@ -163,6 +209,10 @@ class Decision:
     def __init__(self):
         self.fs, self.create, self.failure = None, False, None
         self.refused, self.warnings, self.swap, self.mkswap = [], [], [], []
+        # Candidates that carry the magic header: laid out on a first boot, joined to the filesystem later.
+        self.magic_disks = []
+        # Disks with our layout whose data partition is blank: a join cut after the GPT was written.
+        self.laid_out = []
 
 
 def _creation_refusal(probed):
@@ -182,6 +232,36 @@ def _creation_refusal(probed):
             '(an interrupted creation)' % ', '.join(labels))
 
 
+# Signature types that are not a filesystem to mount, whatever their label says.
+NOT_FILESYSTEMS = frozenset(('btrfs', 'swap', 'crypto_LUKS', 'LVM2_member')) | _blockdev.PARTITION_TABLE_TYPES
+
+
+def legacy_signature(probed):
+    """The signature of a filesystem labelled lightwhale-data that is not btrfs (ext4, ext3, ext2, xfs...), or None."""
+    for sig in probed.signatures:
+        kind = sig.get('type') or ''
+        if sig.get('label') == _layout.DATA_LABEL and kind not in NOT_FILESYSTEMS and not kind.endswith('_member'):
+            return sig
+    return None
+
+
+def home_of(probed):
+    """Where a probed device lives, for 'next to it': its disk, or the volume group of a logical volume."""
+    return probed.disk.path
+
+
+def legacy_swap(found, home):
+    """The swap areas labelled lightwhale-swap next to a legacy data filesystem (on the same disk, or in the same
+    volume group), whatever their partition is named: Lightwhale 2.x made them with mkswap -L."""
+    areas = []
+    for probed in found.probed:
+        sig = probed.signature('swap')
+        if (sig is not None and sig.get('label') == _layout.SWAP_LABEL and len(probed.signatures) == 1
+                and home_of(probed) == home):
+            areas.append(probed)
+    return areas
+
+
 def decide(found, swap, busy_ok=()):
     """Read a Survey: the data filesystem (found or to create), swap partitions, warnings, or a failure.
 
@@ -189,9 +269,14 @@ def decide(found, swap, busy_ok=()):
     """
     decision = Decision()
     decision.warnings.extend(found.notes)
+    decision.magic_disks = [disk for disk in found.disks if not disk.skipped and disk.magic]
     labelled = {}
     damaged = []
+    legacy = []
     for probed in found.probed:
+        old = legacy_signature(probed)
+        if old is not None:
+            legacy.append((probed, old))
         sig = probed.signature('btrfs')
         superblock = probed.superblock
         if sig is not None and sig.get('label') == _layout.DATA_LABEL:
@@ -206,10 +291,24 @@ def decide(found, swap, busy_ok=()):
             # A newer libblkid verifies the checksum and reports nothing: still our filesystem, damaged.
             damaged.append((probed, superblock.problem() or 'not recognised by libblkid'))
 
-    if len(labelled) > 1:
+    if len(labelled) + len(legacy) > 1 or (legacy and damaged):
         decision.failure = ('several filesystems are labelled %s: %s; list the devices of the one to use'
-                            % (_layout.DATA_LABEL, '; '.join('%s on %s' % (fsid, ', '.join(p.path for p in members))
-                                                             for fsid, members in sorted(labelled.items()))))
+                            % (_layout.DATA_LABEL, '; '.join(
+                                ['%s on %s' % (fsid, ', '.join(p.path for p in members))
+                                 for fsid, members in sorted(labelled.items())]
+                                + ['%s %s on %s' % (sig.get('type'), sig.get('uuid'), probed.path)
+                                   for probed, sig in legacy]
+                                + ['a damaged btrfs on %s' % probed.path for probed, _problem in damaged])))
+        return decision
+    if legacy:
+        probed, sig = legacy[0]
+        decision.fs = Filesystem(sig.get('uuid'), [probed], 1, [], fstype=sig.get('type'))
+        extra = [item.path for item in found.magic('data')]
+        if extra:
+            decision.warnings.append(
+                'magic data partition(s) %s are left untouched: the data filesystem is the legacy %s on %s'
+                % (', '.join(extra), sig.get('type'), probed.path))
+        decision.swap = legacy_swap(found, home_of(probed))
         return decision
     if labelled:
         fsid, members = list(labelled.items())[0]
@@ -234,11 +333,20 @@ def decide(found, swap, busy_ok=()):
                 decision.warnings.append('%s: holds a damaged %s superblock of another filesystem (%s): left untouched'
                                          % (probed.path, _layout.DATA_LABEL, problem))
         taken = set(member.path for member in members) | set(probed.path for probed, _problem in damaged)
-        extra = [probed.path for probed in found.magic('data') if probed.path not in taken]
+        magic = set(disk.path for disk in decision.magic_disks)
+        extra = []
+        for probed in found.magic('data'):
+            if probed.path in taken or probed.disk.path in magic:
+                continue
+            if not probed.signatures and probed.disk.lightwhale_layout and probed.disk not in decision.laid_out:
+                # Laid out after its header gave consent (a join killed after the GPT was written): it joins.
+                decision.laid_out.append(probed.disk)
+            else:
+                extra.append(probed.path)
         if extra:
             decision.warnings.append(
-                'magic data partition(s) %s are not part of the data filesystem %s and are left untouched '
-                '(adding devices to an existing filesystem is not supported yet)' % (', '.join(extra), fsid))
+                'magic data partition(s) %s are not part of the data filesystem %s and are left untouched: write '
+                'the magic header on the disk to have it join' % (', '.join(extra), fsid))
     elif damaged:
         decision.failure = '; '.join(
             '%s: holds the %s filesystem%s but its superblock is damaged (%s); nothing was formatted. Repair it '

@@ -7,7 +7,8 @@
 
 The plan_* functions read a Decision (_datafs_find) and what the kernel says is mounted into a Plan;
 they refuse, before anything is written, to mount over something that is not theirs. plan_fallback
-is the tmpfs that lets a host boot when the data filesystem cannot be used.
+is the tmpfs that lets a host boot when the data filesystem cannot be used. A legacy data filesystem (not
+btrfs) is mounted as it is, with the state directory a plain directory on it (plan_legacy).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,13 +19,15 @@ import os
 import stat
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_create
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_grow
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount_options
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _state_change
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _writes
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import MountConflict
-from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan
+from ansible_collections.lightwhale.persistence.plugins.module_utils._plan import Plan, Steps
 
 
 TMPFS_OPTIONS = ('mode=0755',)
@@ -39,6 +42,9 @@ class Planned:
         # Predictions for check mode: mounts ({target: (fstype, root)}) and swap areas after the plan.
         self.mounts = {}
         self.swap_on = []
+        # Data partitions of magic disks joining the filesystem, and magic disks that cannot be used ({device, reason}).
+        self.joined = []
+        self.unusable = []
 
     def apply(self):
         problems = []
@@ -124,6 +130,14 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
     if decision.fs is None:
         plan_volatile(ctx, mounts, planned, members)
         plan_swap(ctx, decision, swaps, planned)
+        _datafs_grow.plan_joins(ctx, decision, planned)
+        return
+    if decision.fs.legacy:
+        plan_legacy(ctx, decision, mounts, swaps, planned, members)
+        # Only a btrfs grows: a magic disk next to a legacy filesystem is named, and nothing is written to it.
+        planned.unusable = [dict(device=disk.path, reason='carries the magic header, but the data filesystem is a '
+                                 'legacy %s that no disk can join' % (decision.fs.fstype or 'filesystem'))
+                            for disk in decision.magic_disks]
         return
     # Refuse a conflict before anything is written, creation included.
     todo = _expect_persistent(ctx, decision, mounts, members)
@@ -151,6 +165,87 @@ def plan_mounted(ctx, decision, mounts, swaps, planned, members):
     planned.mounts[ctx.targets.data] = ('btrfs', '/' + _layout.SUBVOL_DATA)
     planned.mounts[ctx.targets.state] = ('btrfs', '/' + _layout.SUBVOL_STATE)
     plan_swap(ctx, decision, swaps, planned)
+    # Magic disks join the mounted filesystem, then the profiles follow the member count (in the background).
+    _datafs_grow.plan_joins(ctx, decision, planned)
+    _datafs_grow.plan_conversion(ctx, decision, planned, mounted=not todo)
+
+
+def is_legacy_mount(mount, fs):
+    """Whether C(mount) is the legacy data filesystem C(fs), whole, on its device."""
+    return fs is not None and fs.legacy and _mountinfo.is_device_mount(mount, fs.paths[0], fs.fstype)
+
+
+def legacy_warnings(ctx, fs):
+    """What a legacy data filesystem lacks, and the mount options it is not mounted with."""
+    found = ['the data filesystem is the legacy %s %s on %s (Lightwhale 2.x): mounted as it is - no subvolumes, no '
+             'RAID, no snapshots or rollback. Move the data to a btrfs data filesystem (a magic disk) to have them'
+             % (fs.fstype, fs.uuid, fs.paths[0])]
+    _used, dropped = _mount_options.for_legacy(ctx.mount_options)
+    if dropped:
+        found.append('mount option(s) %s not used: the legacy %s data filesystem is mounted only with %s' % (
+            ','.join(dropped), fs.fstype, ', '.join(_mount_options.GENERIC)))
+    return found
+
+
+def plan_legacy(ctx, decision, mounts, swaps, planned, members):
+    """A legacy data filesystem: mounted as it is (whole, no subvolume) at the data mount point, the state directory
+    a plain directory on it (created when missing), then swap. Nothing on it is ever formatted."""
+    fs = decision.fs
+    targets = ctx.targets
+    plan = planned.plan
+    data = _mountinfo.top_mount(mounts, targets.data)
+    state = _mountinfo.top_mount(mounts, targets.state)
+    if state is not None:
+        raise MountConflict('%s: %s is mounted there; on the legacy %s data filesystem %s the state directory is a '
+                            'plain directory: nothing changed (unmount it first)' % (
+                                targets.state, _mountinfo.describe_mount(state, members), fs.fstype, fs.paths[0]),
+                            device=targets.state)
+    mount_data = False
+    if data is None:
+        # A link or a file where the mount point goes: refused before anything is written.
+        _mount.missing_dirs(targets.root, _layout.DATA_MOUNT)
+        mount_data = True
+    elif is_legacy_mount(data, fs):
+        pass
+    elif ctx.replace_tmpfs and empty_tmpfs(ctx, data, mounts):
+        plan.add('umount-tmpfs', targets.data, 'unmount the empty volatile tmpfs (replace_tmpfs)',
+                 functools.partial(_writes.umount, ctx.runner, targets.data))
+        mount_data = True
+    elif data.fstype == 'tmpfs':
+        message = ('%s: a tmpfs is mounted (volatile mode) although the legacy data filesystem %s on %s is there: an '
+                   'earlier run could not mount it, or it appeared since. Nothing changed; unmount the tmpfs (state: '
+                   'unmounted) and run again' % (targets.data, fs.fstype, fs.paths[0]))
+        raise MountConflict(message, device=targets.data, mode='volatile', failure=message)
+    else:
+        raise MountConflict('%s: %s is mounted there, not the legacy data filesystem %s on %s; nothing changed '
+                            '(unmount it first, for example with state: unmounted)' % (
+                                targets.data, _mountinfo.describe_mount(data, members), fs.fstype, fs.paths[0]),
+                            device=targets.data)
+    if mount_data:
+        options, _dropped = _mount_options.for_legacy(ctx.mount_options)
+        plan.add('mount-data', targets.data, 'mount the legacy %s data filesystem on %s as it is%s' % (
+            fs.fstype, fs.paths[0], ' (%s)' % ','.join(options) if options else ''),
+            functools.partial(_mount_legacy, ctx, fs, options))
+        plan.add('mkdir-state', targets.state, 'create the state directory (root, 0755) on it when it is missing',
+                 functools.partial(_make_state_dir, ctx))
+    elif _mount.missing_dirs(targets.root, _layout.STATE_DIR):
+        plan.add('mkdir-state', targets.state, 'create the state directory (root, 0755)',
+                 functools.partial(_make_state_dir, ctx))
+    planned.mounts[targets.data] = (fs.fstype, '/')
+    plan_swap(ctx, decision, swaps, planned)
+
+
+def _mount_legacy(ctx, fs, options):
+    _mount.make_dirs(ctx.targets.root, _layout.DATA_MOUNT)
+    _writes.mount(ctx.runner, fs.paths[0], ctx.targets.data, fs.fstype, options)
+    ctx.mounted.append(ctx.targets.data)
+
+
+def _make_state_dir(ctx):
+    """The state directory on the legacy data filesystem, when missing; records a step only when it made one."""
+    if not _mount.make_dirs(ctx.targets.root, _layout.STATE_DIR):
+        return Steps()
+    return Steps(['%s: created the state directory (root, 0755)' % ctx.targets.state])
 
 
 def plan_swap(ctx, decision, swaps, planned):
@@ -167,12 +262,17 @@ def plan_swap(ctx, decision, swaps, planned):
             planned.swap_on.append(probed.path)
 
 
-def plan_unmounted(ctx, found, mounts, swaps, planned, members):
-    """Swap off, then the state mount, then the data mount (or the tmpfs): only what is ours."""
+def plan_unmounted(ctx, found, mounts, swaps, planned, members, decision=None):
+    """Swap off, then the state mount, then the data mount (or the tmpfs): only what is ours. A legacy data
+    filesystem (C(decision)) counts as ours only when its own device is mounted there, whole."""
     plan = planned.plan
     targets = ctx.targets
     active = active_swap(swaps)
-    for probed in found.magic('swap'):
+    fs = decision.fs if decision is not None else None
+    swap_areas = list(found.magic('swap'))
+    if fs is not None and fs.legacy:
+        swap_areas.extend(probed for probed in decision.swap if probed not in swap_areas)
+    for probed in swap_areas:
         if is_active(probed.path, active):
             plan.add('swapoff', probed.path, 'deactivate swap',
                      functools.partial(_writes.swapoff, ctx.runner, probed.path))
@@ -183,7 +283,10 @@ def plan_unmounted(ctx, found, mounts, swaps, planned, members):
             raise MountConflict('%s: %s is mounted there, not a %s subvolume: left alone, nothing changed' % (
                 targets.state, _mountinfo.describe_mount(state, members), _layout.SUBVOL_STATE), device=targets.state)
         plan.add('umount-state', targets.state, 'unmount', functools.partial(_writes.umount, ctx.runner, targets.state))
-    if data is not None:
+    if data is not None and is_legacy_mount(data, fs):
+        plan.add('umount-data', targets.data, 'unmount the legacy %s data filesystem' % fs.fstype,
+                 functools.partial(_writes.umount, ctx.runner, targets.data))
+    elif data is not None:
         if data.fstype != 'tmpfs' and (data.fstype != 'btrfs' or data.root != '/' + _layout.SUBVOL_DATA):
             raise MountConflict('%s: %s is mounted there, not a %s subvolume or the volatile tmpfs: left alone, '
                                 'nothing changed' % (targets.data, _mountinfo.describe_mount(data, members), _layout.SUBVOL_DATA),

@@ -24,6 +24,8 @@ def describe_state(ctx, decision, mounts, swaps, members):
         lines.append('data filesystem: none')
     elif fs.new:
         lines.append('data filesystem: none yet (magic data partitions %s)' % ', '.join(fs.paths))
+    elif fs.legacy:
+        lines.append('data filesystem: legacy %s %s %s on %s' % (fs.fstype, _layout.DATA_LABEL, fs.uuid, fs.paths[0]))
     else:
         lines.append('data filesystem: btrfs %s %s on %s%s' % (
             _layout.DATA_LABEL, fs.uuid, ', '.join(fs.paths),
@@ -45,6 +47,8 @@ def describe_predicted(ctx, decision, planned, state, mounts, swaps, members):
     elif fs.new:
         lines.append('data filesystem: btrfs %s (new; data %s, metadata %s) on %s' % (
             _layout.DATA_LABEL, fs.profiles[0], fs.profiles[1], ', '.join(fs.paths)))
+    elif fs.legacy:
+        lines.append('data filesystem: legacy %s %s %s on %s' % (fs.fstype, _layout.DATA_LABEL, fs.uuid, fs.paths[0]))
     else:
         lines.append('data filesystem: btrfs %s %s on %s%s' % (
             _layout.DATA_LABEL, fs.uuid, ', '.join(fs.paths),
@@ -56,8 +60,12 @@ def describe_predicted(ctx, decision, planned, state, mounts, swaps, members):
             fstype, root = planned.mounts[target]
             if fstype == 'tmpfs':
                 what = 'tmpfs (volatile)'
+            elif fs.legacy:
+                what = '%s %s (root /)' % (fstype, fs.paths[0])
             else:
                 what = 'btrfs %s subvolume %s of filesystem %s' % (fs.paths[0], root, fs.uuid or '(new)')
+        elif state == 'mounted' and fs is not None and fs.legacy:
+            what = 'a directory on the data filesystem'
         elif state == 'mounted':
             what = 'not mounted'
         else:
@@ -78,7 +86,7 @@ def describe_predicted(ctx, decision, planned, state, mounts, swaps, members):
 def filesystem_facts(ctx, fs, mounts, members, creation=None):
     """Profiles and subvolumes, read through a mount of the filesystem in this namespace (or the creation's)."""
     facts = dict(data_profile=None, metadata_profile=None, subvolumes=[], read_from=None)
-    if fs is None:
+    if fs is None or fs.legacy:
         return facts
     mount = _mountinfo.top_mount(mounts, ctx.targets.data)
     if not _mountinfo.is_subvolume_mount(mount, _layout.SUBVOL_DATA, fs.uuid, members):
@@ -100,7 +108,7 @@ def filesystem_facts(ctx, fs, mounts, members, creation=None):
 
 
 def missing_of(fs):
-    if fs is None or fs.new:
+    if fs is None or fs.new or fs.legacy:
         return []
     kernel = _btrfs.kernel_missing(fs.uuid) if fs.uuid else None
     if kernel is not None:
@@ -114,6 +122,8 @@ def mode_of(state, ctx, seen, missing):
     fs = seen.decision.fs
     if state == 'mounted':
         mount = _mountinfo.top_mount(seen.mounts, ctx.targets.data)
+        if fs is not None and fs.legacy:
+            return 'persistent' if _datafs_mount.is_legacy_mount(mount, fs) else 'volatile'
         if fs is not None and _mountinfo.is_subvolume_mount(mount, _layout.SUBVOL_DATA, fs.uuid, seen.members):
             return 'degraded' if missing else 'persistent'
         return 'volatile'
@@ -139,8 +149,19 @@ def observed_result(ctx, state, seen, creation=None):
         data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
         subvolumes=facts['subvolumes'],
         mounts=[mount for mount in mounts if mount is not None],
-        swap_devices=[probed.path for probed in seen.found.magic('swap') if _datafs_mount.is_active(probed.path, active)],
-        magic_partitions=seen.found.magic_partitions())
+        swap_devices=[probed.path for probed in swap_areas(seen) if _datafs_mount.is_active(probed.path, active)],
+        magic_partitions=seen.found.magic_partitions(),
+        legacy=bool(fs is not None and fs.legacy), fstype=fs.fstype if fs is not None else None)
+
+
+def swap_areas(seen):
+    """The swap areas that are the data filesystem's: the magic swap partitions, and those labelled lightwhale-swap
+    next to a legacy data filesystem."""
+    areas = list(seen.found.magic('swap'))
+    fs = seen.decision.fs
+    if fs is not None and fs.legacy:
+        areas.extend(probed for probed in seen.decision.swap if probed not in areas)
+    return areas
 
 
 def predicted_result(ctx, state, seen, planned):
@@ -163,6 +184,8 @@ def predicted_result(ctx, state, seen, planned):
         result.update(mounts=mounts, swap_devices=list(planned.swap_on))
         if fs is None:
             result['mode'] = 'volatile'
+        elif fs.legacy:
+            result['mode'] = 'persistent'
         else:
             result['mode'] = 'degraded' if fs.degraded else 'persistent'
     return result
@@ -172,12 +195,14 @@ def warnings(result):
     """What the operator must hear of a result: a missing member, chunks of several profiles."""
     found = []
     if result['mode'] == 'degraded':
-        found.append('data filesystem %s is missing %s: %s. Re-attach the device, or replace it '
-                     '(btrfs replace start <devid> <new device> %s)' % (
+        found.append('data filesystem %s is missing %s: %s. Re-attach the device, or write the magic header on a '
+                     'new disk (magic_disk state=present): the boot makes it take the missing member\'s place' % (
                          result['uuid'], ', '.join(result['missing']),
-                         'mounted degraded' if result['mounts'] else 'it will be mounted degraded', _layout.DATA_MOUNT))
+                         'mounted degraded' if result['mounts'] else 'it will be mounted degraded'))
+    for item in result.get('unusable_disks') or ():
+        found.append('magic disk %s: %s' % (item['device'], item['reason']))
     for kind in ('data_profile', 'metadata_profile'):
-        if result[kind] and ',' in result[kind]:
+        if result[kind] and ',' in result[kind] and not result.get('conversion'):
             found.append('the data filesystem holds chunks of several %s profiles (%s), for example after a degraded '
                          'mount: once every member is back, run btrfs balance with convert filters' % (
                              kind.split('_', 1)[0], result[kind]))

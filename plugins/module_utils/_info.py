@@ -20,11 +20,13 @@ import os
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _candidates
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_find
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_report
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _lvm
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _magic
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _snapshot
@@ -55,6 +57,8 @@ def data_mount_kind(mount, fsid, label):
 
 def mode_of(kind, missing):
     """The mode: persistent or degraded on the data filesystem, volatile on the tmpfs, none-yet otherwise."""
+    if kind == 'legacy':
+        return 'persistent'
     if kind == 'datafs':
         return 'degraded' if missing else 'persistent'
     if kind == 'tmpfs':
@@ -195,7 +199,14 @@ def summary(result):
     mode = result['mode']
     fs = result['filesystem']
     parts = [mode]
-    if fs is not None:
+    if fs is not None and fs.get('legacy'):
+        what = 'legacy %s on %s' % (fs['fstype'], ','.join(fs['members']) or '-')
+        if fs.get('size') is not None:
+            what += ', %s free of %s' % (_units.human(fs['free']), _units.human(fs['size']))
+        if not fs['mounted']:
+            what += ', not mounted'
+        parts.append(what)
+    elif fs is not None:
         what = '%s/%s on %s (%d of %d members%s)' % (
             fs.get('data_profile') or '?', fs.get('metadata_profile') or '?', ','.join(fs['members']) or '-',
             len(fs['members']), fs['num_devices'], ', missing %s' % ', '.join(fs['missing']) if fs['missing'] else '')
@@ -203,6 +214,8 @@ def summary(result):
             what += ', %s free of %s' % (_units.human(fs['free']), _units.human(fs['size']))
         if not fs['mounted']:
             what += ', not mounted'
+        if fs.get('conversion'):
+            what += '; %s' % _conversion.describe(fs['conversion'])
         parts.append(what)
     parts.append('swap %s' % (','.join(result['swap']['devices']) or 'off'))
     mounted = [item['path'] for item in result['overlays'] if item['mounted']]
@@ -222,6 +235,14 @@ def summary(result):
 
 def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members):
     """The data filesystem: the kernel's view when it is mounted at the data mount point, else the disks'."""
+    if decision.fs is not None and decision.fs.legacy:
+        legacy = decision.fs
+        fs = dict(label=_layout.DATA_LABEL, uuid=legacy.uuid, mounted=kind == 'legacy', members=legacy.paths,
+                  missing=[], num_devices=1, legacy=True, fstype=legacy.fstype, data_profile=None,
+                  metadata_profile=None, subvolumes=[], size=None, free=None, usage={})
+        if kind == 'legacy':
+            fs.update(space_of(data_mount.target))
+        return fs
     if kind == 'datafs':
         fs = kernel_filesystem(fsid, label)
         found = _datafs_find.Filesystem(fsid, [], fs['num_devices'], [])
@@ -232,10 +253,14 @@ def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, me
         return None
     facts = _datafs_report.filesystem_facts(ctx, found, mounts, members)
     fs.update(data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
-              subvolumes=facts['subvolumes'], size=None, free=None, usage={})
+              subvolumes=facts['subvolumes'], size=None, free=None, usage={}, legacy=False, fstype='btrfs')
+    fs['conversion'] = None
     if kind == 'datafs':
         fs.update(space_of(data_mount.target))
         fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
+        present = len(fs['members'])
+        fs['conversion'] = _conversion.facts(ctx.runner, fsid, data_mount.target, ctx.targets.run_dir, present,
+                                             bool(fs['missing']))
     return fs
 
 
@@ -249,7 +274,8 @@ def gather(runner, params):
     # The overlay paths are checked before any disk is read.
     overlays, overlay_problems = overlay_facts(root, mounts, params['overlays'])
     disks = _candidates.candidates(runner, params['devices'], mounts, swaps, probe_in_use=True)
-    found = _datafs_find.survey(runner, disks, strict=[disk.path for disk in disks])
+    mapped = _datafs_find.mapped_for(disks, _lvm.mapped_devices(), params['devices'])
+    found = _datafs_find.survey(runner, disks, strict=[disk.path for disk in disks], mapped=mapped)
     decision = _datafs_find.decide(found, True)
     members = _btrfs.mounted_members()
     ctx = _datafs.Context(runner, root, True, [], 0)
@@ -261,13 +287,18 @@ def gather(runner, params):
     fsid = _mountinfo.fsid_of(data_mount, members)
     label = _btrfs.kernel_label(fsid) if fsid else None
     kind = data_mount_kind(data_mount, fsid, label)
+    if kind == 'other' and _datafs_mount.is_legacy_mount(data_mount, decision.fs):
+        kind = 'legacy'
     if kind == 'other':
         problems.append('%s: %s is mounted there, not the data filesystem or the volatile tmpfs' % (
             ctx.targets.data, _mountinfo.describe_mount(data_mount, members)))
     fs = describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, members)
 
     active = _datafs_mount.active_swap(swaps)
-    swap_devices = [probed.path for probed in found.magic('swap') if _datafs_mount.is_active(probed.path, active)]
+    areas = list(found.magic('swap'))
+    if decision.fs is not None and decision.fs.legacy:
+        areas.extend(probed for probed in decision.swap if probed not in areas)
+    swap_devices = [probed.path for probed in areas if _datafs_mount.is_active(probed.path, active)]
     problems.extend(overlay_problems)
     status, status_problem = read_status(root)
     if status_problem:
@@ -281,6 +312,7 @@ def gather(runner, params):
     result = dict(
         changed=False,
         mode=mode_of(kind, fs['missing'] if kind == 'datafs' else []),
+        legacy=kind == 'legacy',
         filesystem=fs,
         swap=dict(active=bool(swap_devices), devices=swap_devices),
         overlays=overlays,

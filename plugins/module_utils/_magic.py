@@ -126,12 +126,12 @@ def partition_node(disk_path, number):
     return '%s%s%d' % (disk_path, 'p' if disk_path[-1].isdigit() else '', number)
 
 
-def _clear_regions(disk, layout):
+def clear_regions(disk, layout):
     for offset, _role in layout.regions():
         _writes.zero(disk.path, offset, _layout.MIB)
 
 
-def _wipe_partitions(runner, nodes):
+def wipe_partitions(runner, nodes):
     for node in nodes:
         _writes.wipe_signatures(runner, node)
 
@@ -180,7 +180,7 @@ def plan_partitioned(runner, disks, swap, swap_size, mem_total, timeout):
             roles = [(role, partition_node(disk.path, number))
                      for number, (_offset, role) in enumerate(layout.regions(), 1)]
             plan.add('clear-partitions', disk.path, 'zero the first MiB where each partition will start',
-                     functools.partial(_clear_regions, disk, layout))
+                     functools.partial(clear_regions, disk, layout))
             plan.add('write-gpt', disk.path, 'write %s' % layout.describe(),
                      functools.partial(_writes.write_partition_table, runner, disk.path, layout.sfdisk_script()))
         nodes = [node for _role, node in roles]
@@ -188,7 +188,7 @@ def plan_partitioned(runner, disks, swap, swap_size, mem_total, timeout):
         plan.add('sync-partitions', disk.path, 'tell the kernel the partitions %s' % ', '.join(nodes),
                  functools.partial(_writes.sync_partitions, runner, disk.path, nodes, timeout))
         plan.add('wipe-partitions', disk.path, 'wipe old signatures inside %s' % ', '.join(nodes),
-                 functools.partial(_wipe_partitions, runner, nodes))
+                 functools.partial(wipe_partitions, runner, nodes))
         plan.add('wipe-header', disk.path, 'wipe the magic header (MBR boot-code area, %d bytes)' % _layout.BOOT_CODE_SIZE,
                  functools.partial(_writes.zero, disk.path, 0, _layout.BOOT_CODE_SIZE))
     _refuse(refusals)

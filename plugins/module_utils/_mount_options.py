@@ -78,3 +78,13 @@ def check(options):
                 option, reason, ', '.join(allowed())))
         checked.append(text)
     return checked
+
+
+# The options that mean the same to every filesystem (the VFS's): the only ones a legacy data filesystem is mounted with.
+GENERIC = ('noatime', 'relatime', 'nodiratime', 'lazytime', 'nolazytime')
+
+
+def for_legacy(options):
+    """(used, dropped): the options a legacy (not btrfs) data filesystem is mounted with, and those left out."""
+    used = [option for option in options if option in GENERIC]
+    return used, [option for option in options if option not in GENERIC]

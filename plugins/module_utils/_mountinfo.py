@@ -13,8 +13,10 @@ option strings or fstab. Parsers take a path so tests can feed them fixture file
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import posixpath
 import re
+import stat
 from collections import namedtuple
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
@@ -165,6 +167,18 @@ def is_subvolume_mount(mount, subvolume, fsid, members):
     """Whether C(mount) is subvolume C(subvolume) of the btrfs C(fsid)."""
     return (mount is not None and fsid is not None and mount.fstype == 'btrfs' and mount.root == '/' + subvolume
             and fsid_of(mount, members) == fsid)
+
+
+def is_device_mount(mount, path, fstype):
+    """Whether C(mount) is the whole filesystem (root /) of type C(fstype) on the block device C(path): a legacy data
+    filesystem mounted as it is. Keyed on the device number the kernel reports, not on the source string."""
+    if mount is None or mount.fstype != fstype or mount.root != '/':
+        return False
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISBLK(info.st_mode) and (os.major(info.st_rdev), os.minor(info.st_rdev)) == mount.devno
 
 
 def describe_mount(mount, members):

@@ -450,7 +450,21 @@ def _kernel_filesystem(probe, fsid, label):
                 for kind in ('data', 'metadata')]
     return dict(label=label, uuid=fsid, mounted=True, members=['/dev/' + name for name in sorted(names)],
                 missing=['devid %d' % devid for devid in sorted(missing)], num_devices=len(devids) or len(names),
-                data_profile=profiles[0], metadata_profile=profiles[1], subvolumes=[], size=None, free=None, usage={})
+                data_profile=profiles[0], metadata_profile=profiles[1], subvolumes=[], size=None, free=None, usage={},
+                legacy=False, fstype='btrfs')
+
+
+def _legacy_filesystem(data_mount, signatures):
+    """The legacy data filesystem (labelled lightwhale-data, not btrfs) mounted whole at the data mount point, by the
+    signatures of its source device; None when that is not what is mounted there."""
+    if data_mount is None or data_mount.fstype in ('btrfs', 'tmpfs') or data_mount.root != '/':
+        return None
+    for sig in signatures.get(data_mount.source, []):
+        if sig['type'] == data_mount.fstype and sig.get('label') == _layout.DATA_LABEL:
+            return dict(label=_layout.DATA_LABEL, uuid=sig.get('uuid'), mounted=True, members=[data_mount.source],
+                        missing=[], num_devices=1, data_profile=None, metadata_profile=None, subvolumes=[], size=None,
+                        free=None, usage={}, legacy=True, fstype=data_mount.fstype)
+    return None
 
 
 def _found_filesystem(signatures):
@@ -462,7 +476,7 @@ def _found_filesystem(signatures):
     uuids = sorted(set(sig.get('uuid') for path in members for sig in signatures[path] if sig['type'] == 'btrfs'))
     return dict(label=_layout.DATA_LABEL, uuid=','.join(str(uuid) for uuid in uuids), mounted=False, members=members,
                 missing=[], num_devices=len(members), data_profile=None, metadata_profile=None, subvolumes=[],
-                size=None, free=None, usage={})
+                size=None, free=None, usage={}, legacy=False, fstype='btrfs')
 
 
 def facts(probe, root, scan_skipped=None):
@@ -476,12 +490,17 @@ def facts(probe, root, scan_skipped=None):
         data_mount.fstype == 'btrfs' else None
     label = probe.btrfs.get(fsid, {}).get('label') if fsid else None
     kind = _info.data_mount_kind(data_mount, fsid, label)
+    legacy = _legacy_filesystem(data_mount, signatures) if kind == 'other' else None
+    if legacy is not None:
+        kind = 'legacy'
     problems = []
     if kind == 'other':
         problems.append('%s: %s is mounted there, not the data filesystem or the volatile tmpfs' % (
             data_mount.target, _mountinfo.describe_mount(data_mount, members)))
     if kind == 'datafs':
         fs = _kernel_filesystem(probe, fsid, label)
+    elif legacy is not None:
+        fs = legacy
     else:
         fs = _found_filesystem(signatures)
     swap_devices = [area for area in probe.swaps
@@ -505,7 +524,7 @@ def facts(probe, root, scan_skipped=None):
                 magic_partitions[role].extend(part['device'] for part in named[role])
     mode = _info.mode_of(kind, fs['missing'] if kind == 'datafs' else [])
     result = dict(
-        changed=False, probe='raw', mode=mode, filesystem=fs,
+        changed=False, probe='raw', mode=mode, filesystem=fs, legacy=kind == 'legacy',
         swap=dict(active=bool(swap_devices), devices=swap_devices), overlays=overlays, status=status,
         magic_disks=[disk.path for disk in disks if disk.magic and not disk.skipped],
         magic_partitions=magic_partitions,

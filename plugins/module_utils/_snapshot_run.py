@@ -64,6 +64,12 @@ def mounted_filesystem(root):
     state = _mountinfo.top_mount(mounts, targets.state)
     data = _mountinfo.top_mount(mounts, targets.data)
     fsid = _mountinfo.fsid_of(state, members) if state is not None else None
+    if data is not None and data.fstype not in ('btrfs', 'tmpfs') and data.root == '/' and state is None:
+        raise SnapshotError('%s: the data filesystem is a legacy %s (%s, labelled %s but not btrfs): it has no '
+                            'subvolumes, so there are no snapshots, rollback or reset on this host; nothing written. '
+                            'Move the data to a btrfs data filesystem (a magic disk) to have them' % (
+                                targets.data, data.fstype, data.source, _layout.DATA_LABEL),
+                            device=targets.data, mode='persistent', legacy=True)
     if fsid is None or not _mountinfo.is_subvolume_mount(state, _layout.SUBVOL_STATE, fsid, members) or \
             not _mountinfo.is_subvolume_mount(data, _layout.SUBVOL_DATA, fsid, members):
         raise SnapshotError('%s: %s, not the state of a data filesystem: the host is volatile (or its data filesystem '

@@ -378,3 +378,17 @@ def plan_step(ctx, fs, mounts, plan):
     if ctx.boot_snapshots:
         plan.add('state-change', None, 'take a read-only snapshot of the state (boot snapshot), keep the newest %d'
                  % ctx.boot_snapshots, step)
+
+
+def legacy_refusals(ctx):
+    """What a boot on a legacy data filesystem (no subvolumes, no snapshots) cannot carry out, as warnings: the
+    kernel command line's rollback word, boot snapshots."""
+    found = []
+    word = cmdline_rollback(ctx.cmdline)
+    if word is not None:
+        found.append('the kernel command line asks for a rollback (%s), but the data filesystem is a legacy one without '
+                     'snapshots: nothing rolled back' % _layout.CMDLINE_ROLLBACK)
+    if ctx.boot_snapshots:
+        found.append('boot snapshots (%d asked for) are not taken: the data filesystem is a legacy one without '
+                     'subvolumes or snapshots' % ctx.boot_snapshots)
+    return found

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _files
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mount
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
@@ -36,15 +37,16 @@ PREFIX = 'lightwhale-persistence: '
 FILE_MODE = 0o644
 # The keys a reader can rely on, in the order they are written.
 KEYS = ('version', 'time', 'mode', 'ok', 'failure', 'summary', 'label', 'uuid', 'devices', 'missing', 'data_profile',
-        'metadata_profile', 'mount_options', 'created', 'swap_devices', 'overlays', 'overlays_missing', 'docker_data_root',
-        'state_change', 'warnings')
+        'metadata_profile', 'mount_options', 'created', 'joined', 'conversion', 'unusable_disks', 'swap_devices', 'overlays',
+        'overlays_missing', 'docker_data_root', 'state_change', 'warnings', 'legacy', 'fstype')
 
 # The parts of the document, in the order they are layered; the key that holds them.
 STEPS = ('datafs', 'overlay', 'boot')
 STEPS_KEY = 'steps'
 # The fields a part may give (the last part that gives one wins); 'failure' and 'warnings' add up instead.
 FIELDS = ('mode', 'label', 'uuid', 'devices', 'missing', 'data_profile', 'metadata_profile', 'mount_options', 'created',
-          'swap_devices', 'overlays', 'docker_data_root', 'state_change')
+          'joined', 'conversion', 'unusable_disks', 'swap_devices', 'overlays', 'docker_data_root', 'state_change',
+          'legacy', 'fstype')
 
 _SPACE = re.compile(r'\s+')
 
@@ -68,7 +70,7 @@ def mounted_overlays(mounts, root, paths):
 
 def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), data_profile=None, metadata_profile=None,
           created=False, swap_devices=(), overlays=(), overlays_missing=(), docker_data_root=None, warnings=(),
-          state_change=None, mount_options=()):
+          state_change=None, mount_options=(), joined=(), conversion=None, unusable_disks=(), legacy=False, fstype=None):
     """The status document without its time (see stamp())."""
     status = OrderedDict()
     status['version'] = VERSION
@@ -86,6 +88,11 @@ def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), dat
     # The extra options the data filesystem was mounted with (lw_datafs mount_options).
     status['mount_options'] = list(mount_options) if mode != 'volatile' else []
     status['created'] = bool(created)
+    # Data partitions of magic disks that joined the filesystem at this boot; the background conversion of its
+    # profiles (state, target, profiles per chunk type, progress); magic disks that cannot be used, and why.
+    status['joined'] = list(joined) if mode != 'volatile' else []
+    status['conversion'] = conversion if mode != 'volatile' else None
+    status['unusable_disks'] = [dict(device=item['device'], reason=one_line(item['reason'])) for item in unusable_disks]
     status['swap_devices'] = list(swap_devices)
     status['overlays'] = list(overlays)
     status['overlays_missing'] = list(overlays_missing)
@@ -98,6 +105,9 @@ def build(mode, failure=None, label=None, uuid=None, devices=(), missing=(), dat
         line = one_line(warning)
         if line and line not in status['warnings']:
             status['warnings'].append(line)
+    # A legacy data filesystem (not btrfs, mounted as it is: no subvolumes, RAID or snapshots) and its type.
+    status['legacy'] = bool(legacy) and mode != 'volatile'
+    status['fstype'] = fstype if mode != 'volatile' else None
     status['summary'] = summary(status)
     return status
 
@@ -107,6 +117,11 @@ def summary(status):
     mode = status['mode']
     if mode == 'volatile':
         what = 'volatile (tmpfs: nothing written survives a reboot)'
+    elif status.get('legacy'):
+        what = '%s legacy %s on %s' % ('persistent' if mode == 'persistent' else 'DEGRADED', status.get('fstype') or '?',
+                                       ','.join(status['devices']) or '?')
+        if status.get('mount_options'):
+            what += ' (%s)' % ','.join(status['mount_options'])
     else:
         what = '%s %s/%s on %s' % ('persistent' if mode == 'persistent' else 'DEGRADED',
                                    status['data_profile'] or '?', status['metadata_profile'] or '?',
@@ -117,7 +132,13 @@ def summary(status):
             what += ' (%s)' % ','.join(status['mount_options'])
         if status['created']:
             what += ' (created at this boot)'
+        if status.get('joined'):
+            what += ' (joined at this boot: %s)' % ','.join(status['joined'])
+        if status.get('conversion'):
+            what += '; ' + _conversion.describe(status['conversion'])
     parts = [what]
+    for item in status.get('unusable_disks') or ():
+        parts.append('magic disk %s not used: %s' % (item['device'], item['reason']))
     if status.get('state_change'):
         parts.append(status['state_change'])
     if status['failure']:
@@ -213,6 +234,10 @@ def record(module, root, step, part, mounted=None):
         parts.update((name, dict(old[STEPS_KEY][name])) for name in STEPS
                      if isinstance(old[STEPS_KEY].get(name), dict) and not (step == 'datafs' and name == 'boot'))
     parts[step] = dict((key, value) for key, value in part.items() if value is not None)
+    earlier = (old.get(STEPS_KEY) or {}).get(step) if old is not None and isinstance(old.get(STEPS_KEY), dict) else None
+    if isinstance(earlier, dict) and earlier.get('lvm_activated') and not parts[step].get('lvm_activated'):
+        # The file lives under /run: what an earlier run of this boot activated stays said (like 'created').
+        parts[step]['lvm_activated'] = earlier['lvm_activated']
     parts = OrderedDict((name, parts[name]) for name in STEPS if name in parts)
 
     arguments = compose(parts)

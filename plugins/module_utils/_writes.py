@@ -19,6 +19,7 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
+import subprocess
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
@@ -26,9 +27,9 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _mou
 from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import CommandError, ProbeError
 
 
-def _pwrite(path, offset, data):
+def _pwrite(path, offset, data, exclusive=True):
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_EXCL)
+        fd = os.open(path, os.O_WRONLY | (os.O_EXCL if exclusive else 0))
     except OSError as exc:
         raise CommandError('%s: cannot open for writing: %s' % (path, exc), device=path)
     try:
@@ -50,6 +51,12 @@ def write_header(path):
 
 def zero(path, offset, length):
     _pwrite(path, offset, b'\0' * length)
+
+
+def wipe_header_in_use(path):
+    """Zero the MBR boot-code area of a disk whose partitions are in use (a member that joined, its swap on): those
+    bytes lie outside every partition, so the exclusive open the other writes take is not needed here."""
+    _pwrite(path, 0, b'\0' * _layout.BOOT_CODE_SIZE, exclusive=False)
 
 
 def wipe_signatures(runner, path):
@@ -202,3 +209,38 @@ def swapon(runner, path):
 
 def swapoff(runner, path):
     runner.run('swapoff', [path], device=path)
+
+
+def spawn_detached(argv, log_path, heading):
+    """Start C(argv) in its own session, detached from this run (stdin /dev/null, output appended to C(log_path) after
+    the line C(heading)): it outlives the module. Returns its process id."""
+    devnull = open(os.devnull, 'rb')
+    log = open(log_path, 'ab')
+    try:
+        log.write((heading + '\n').encode())
+        log.flush()
+        process = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=log, close_fds=True, cwd='/',
+                                   start_new_session=True, env=dict(os.environ, LC_ALL='C'))
+    finally:
+        devnull.close()
+        log.close()
+    return process.pid
+
+
+def device_add(runner, node, mountpoint):
+    """Add C(node) to the btrfs mounted at C(mountpoint) (online; no discard of the whole device first)."""
+    runner.run('btrfs', ['device', 'add', '--nodiscard', node, mountpoint], device=node)
+
+
+def replace_start(runner, devid, node, mountpoint):
+    """Start the replace of member C(devid) by C(node); btrfs-progs runs the copy in the background."""
+    runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)
+
+def activate_volume_groups(runner, groups, config):
+    """Activate every logical volume of the volume groups C(groups) (vgchange -ay; nothing else about them changes)."""
+    runner.run('vgchange', ['--activate', 'y', '--config', config] + list(groups), device=', '.join(groups))
+
+
+def make_lvm_nodes(runner, config):
+    """Make the /dev/mapper nodes and /dev/<vg>/<lv> links of the active logical volumes (no udev here)."""
+    runner.run('vgscan', ['--mknodes', '--config', config])

@@ -29,6 +29,33 @@ description:
   - "A data filesystem that is found but cannot be used (damaged superblock, mount refused, two filesystems with the
     label) is never replaced silently: with O(state=mounted) the module mounts the tmpfs so the host still boots,
     returns RV(mode=volatile) and the reason in RV(failure), and fails."
+  - "Grow and replace (O(state=mounted), a data filesystem found): a disk that carries the magic header is laid out
+    as on a first boot (GPT, swap and data partitions, C(noswap) honoured) and its data partition joins the mounted
+    filesystem - C(btrfs device add), or, while a member is missing, C(btrfs replace) of the missing member (the
+    copy runs in the background, and the kernel resumes it at the next mount). The header stays the only consent: a
+    disk without it is never touched, and one that cannot be used (in use, read-only, too small, a member itself) is
+    named in RV(unusable_disks), a warning and the status file, and nothing is written to it."
+  - "Background conversion: when the chunks of the mounted filesystem are not all of the profiles its member count
+    calls for (after a disk joined, or the single-copy chunks a degraded period left), the module starts a soft
+    C(btrfs balance) with convert filters in the background (its own session; log
+    C(<root>/run/lightwhale/conversion.log)) and returns at once. A soft conversion touches only the chunks not yet
+    converted; one cut by a reboot is resumed by the kernel at the next mount, and the next run starts it again
+    while chunks are left. Nothing converts while a member is missing. RV(conversion) says how far it is."
+  - "Legacy data filesystem: a filesystem labelled C(lightwhale-data) that is not btrfs (Lightwhale 2.x made it with
+    C(mkfs.ext4 -L lightwhale-data); ext4, ext3, ext2, xfs or any other type libblkid reports with that label) is the
+    host's data too. It is never formatted and never hidden behind a tmpfs: O(state=mounted) mounts it as it is
+    (whole, no subvolumes) at C(<root>/mnt/lightwhale-data), creates the state directory C(lightwhale-state) on it as
+    a plain directory (root, 0755) when it is missing, and activates the swap areas labelled C(lightwhale-swap) next
+    to it (on the same disk, or in the same LVM volume group). RV(mode=persistent), RV(legacy=true), and a warning
+    that it has no subvolumes, no RAID and no snapshots or rollback. O(state=present) creates nothing on such a host.
+    A btrfs and a legacy filesystem both labelled C(lightwhale-data), or two legacy ones, are the failure of several
+    labelled filesystems."
+  - "LVM: before it looks for the data filesystem, the module activates the volume groups that hold inactive logical
+    volumes (C(vgchange -ay), told to make the C(/dev/mapper) nodes itself since there is no udev), where C(vgchange)
+    is installed and O(activate_lvm) is true. It never creates or changes a volume group or logical volume. Active
+    device-mapper devices (logical volumes among them) are probed read-only for the C(lightwhale-data) label, so a
+    data filesystem on a logical volume is found and mounted; they are never candidates for anything that writes. An
+    activation that fails is a warning, not a failure."
   - Real runs hold the lock C(<root>/run/lightwhale/persistence.lock) from the first probe to the last write, so two
     runs at once never both format. The temporary top-level mount of a creation lives in C(<root>/run/lightwhale/).
   - "Before it mounts the state of an existing data filesystem (O(state=mounted)), the module carries out what is due
@@ -52,6 +79,10 @@ attributes:
       - Probes only and reports the same RV(actions) and C(changed) a real run would. It tells the kernel of nothing;
         a partition the kernel does not know yet is reported in RV(actions) (tell the kernel the partitions) and is
         not probed.
+      - It activates no volume group; the activation is reported in RV(actions), and the logical volumes it would
+        activate are not probed.
+      - On a legacy data filesystem that is not mounted yet it cannot look inside, so it reports the state directory
+        as created when missing.
   diff_mode:
     support: full
     details: Shows the data filesystem, the two mount points and the swap areas before and after.
@@ -110,6 +141,16 @@ options:
       - A state that holds nested subvolumes gets no boot snapshot (a warning names them).
     type: int
     default: 0
+  activate_lvm:
+    description:
+      - Before looking for the data filesystem, activate the LVM volume groups that hold inactive logical volumes, so
+        that a data filesystem on a logical volume is found. Only where C(vgchange) and C(lvs) are installed; only
+        activation (no volume group or logical volume is created or changed). C(changed) only when a logical volume
+        was activated.
+      - With V(false), only logical volumes already active are found.
+      - Not done with O(state=unmounted).
+    type: bool
+    default: true
   record_status:
     description:
       - With O(state=mounted), record what this run found and did - the mode and why, the devices, profiles, swap
@@ -121,13 +162,15 @@ options:
     type: bool
     default: false
 notes:
+  - A legacy data filesystem is mounted only with the options of O(mount_options) that every filesystem knows
+    (V(noatime), V(relatime), V(nodiratime), V(lazytime), V(nolazytime)); the others are named in a warning.
   - Missing members are named by their btrfs device id (the name C(btrfs replace) takes), because a device that is
     gone has no path.
   - Profiles and subvolumes are read through a mount of the filesystem in this mount namespace (the data mount, or the
     temporary one of a creation). With O(state=present) or O(state=unmounted) on a filesystem that is not mounted they
     are null and empty.
-  - Magic data partitions beyond the filesystem's members (a magic disk added later) are reported with a warning and
-    left untouched; growing the filesystem is not supported yet.
+  - A magic data partition beyond the filesystem's members that is not blank (it holds a filesystem, say) is reported
+    with a warning and left untouched; write the magic header on its disk to have it join.
 seealso:
   - module: lightwhale.persistence.magic_disk
 extends_documentation_fragment: [ansible.builtin.action_common_attributes, lightwhale.persistence.common,
@@ -161,6 +204,54 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+joined:
+  description:
+    - The data partitions of magic disks that joined the data filesystem in this run (in check mode, that would join).
+  returned: success
+  type: list
+  elements: str
+  sample: [/dev/sdc2]
+unusable_disks:
+  description:
+    - Disks that carry the magic header but cannot be used, each with the reason; nothing was written to them. Also
+      reported as warnings and recorded in the status file.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    device:
+      description: The whole disk.
+      type: str
+    reason:
+      description: Why it cannot be used (in use, read-only, too small for the layout, a member itself).
+      type: str
+  sample: [{device: /dev/sdd, reason: "carries the magic header but cannot be used: in use: mounted at /media/usb"}]
+conversion:
+  description:
+    - The background conversion of the data filesystem's profiles, or null when every chunk has the profiles its
+      member count calls for and nothing runs.
+  returned: success
+  type: dict
+  contains:
+    state:
+      description:
+        - V(converting) (the member count changed), V(restoring redundancy) (chunks a degraded period left with one
+          copy), V(replacing) (a missing member is being replaced), or V(pending) (chunks left and no job runs; the
+          next run starts it).
+      type: str
+    target:
+      description: The data and metadata profiles the chunks are converted to, as C(data/metadata).
+      type: str
+      sample: raid1/raid1
+    profiles:
+      description: The profiles the chunks have now, per chunk type (C(data), C(metadata), C(system)).
+      type: dict
+      sample: {data: [raid1, single], metadata: [raid1], system: [raid1]}
+    progress:
+      description: The kernel's progress line (C(btrfs balance status) or C(btrfs replace status)), C(started) just
+        after the start, or null.
+      type: str
+      sample: 5 out of about 9 chunks balanced (6 considered), 44% left
 mount_options:
   description:
     - The extra options asked for (O(mount_options)), which the data filesystem is mounted with when this module mounts
@@ -230,7 +321,9 @@ mounts:
   elements: dict
   sample: [{target: /mnt/lightwhale-data, source: /dev/sdb2, fstype: btrfs, root: /@lightwhale-data}]
 swap_devices:
-  description: Magic swap partitions active after the run (predicted in check mode).
+  description:
+    - Magic swap partitions active after the run (predicted in check mode), and on a legacy data filesystem the swap
+      areas labelled C(lightwhale-swap) next to it.
   returned: always
   type: list
   elements: str
@@ -284,6 +377,27 @@ pending:
   returned: always
   type: str
   sample: roll back to before-upgrade, keeping the state in use as snapshot before-rollback-20261206T101500Z
+lvm_activated:
+  description:
+    - The logical volumes (C(vg/lv)) this run activated before looking for the data filesystem (O(activate_lvm)); empty
+      when none, and in check mode (RV(actions) says what would be activated). Also kept in the status file, under
+      C(steps.datafs.lvm_activated), for the rest of the boot.
+  returned: success
+  type: list
+  elements: str
+  sample: [vg0/lightwhale]
+legacy:
+  description:
+    - Whether the data filesystem is a legacy one - labelled C(lightwhale-data) but not btrfs (the ext4 of Lightwhale
+      2.x) - mounted as it is, without subvolumes, RAID or snapshots.
+  returned: always
+  type: bool
+  sample: false
+fstype:
+  description: The data filesystem's type (V(btrfs), or that of a legacy one, such as V(ext4)); null when there is none.
+  returned: always
+  type: str
+  sample: btrfs
 refused:
   description: Magic data partitions that could not be formatted, each with C(device) and C(reason); nothing written.
   returned: failure
@@ -309,6 +423,7 @@ def main():
         replace_tmpfs=dict(type='bool', default=False),
         boot_snapshots=dict(type='int', default=0),
         record_status=dict(type='bool', default=False),
+        activate_lvm=dict(type='bool', default=True),
     ), supports_check_mode=True), _datafs.execute)
 
 

@@ -18,9 +18,11 @@ description:
     status file the boot left, the disks that carry the magic header and wait for the next boot, and the candidate
     disks that are empty - the ones M(lightwhale.persistence.magic_disk) would mark without O(lightwhale.persistence.magic_disk#module:force).
   - "The mode is read from what the kernel says is mounted at C(<root>/mnt/lightwhale-data): V(persistent) - the
-    C(@lightwhale-data) subvolume of the btrfs labelled C(lightwhale-data), every member present; V(degraded) - the
+    C(@lightwhale-data) subvolume of the btrfs labelled C(lightwhale-data), every member present, or a legacy data
+    filesystem (labelled C(lightwhale-data), not btrfs) mounted as it is; V(degraded) - the
     same with members missing; V(volatile) - a tmpfs; V(none-yet) - nothing, or something that is not ours (the
     boot sequence has not run, or the host does not use it)."
+  - Active device-mapper devices (LVM logical volumes) are probed for the label too; no volume group is activated.
   - Writes nothing, ever - no lock file, no status file, and unlike the other modules it does not tell the kernel
     about partitions (C(partx)); a partition the kernel does not know is reported in RV(problems), not probed.
   - To list the snapshots of the state (see M(lightwhale.persistence.lw_snapshot)), it mounts the top level of the
@@ -153,8 +155,33 @@ filesystem:
       type: list
       elements: str
       sample: ['@lightwhale-data', '@lightwhale-state', '@lightwhale-state-snapshots']
+    conversion:
+      description:
+        - The background conversion of the profiles, read live from the kernel - null when every chunk has the
+          profiles the member count calls for and nothing runs, or when the filesystem is not mounted. C(state) is
+          V(converting), V(restoring redundancy), V(replacing) or V(pending) (chunks left, no job running: the next
+          boot starts it); C(target) the profiles as C(data/metadata); C(profiles) the profiles of the chunks now, per
+          chunk type; C(progress) the kernel's progress line or null. See M(lightwhale.persistence.lw_datafs).
+      type: dict
+      sample: {state: converting, target: raid1/raid1, progress: "5 out of about 9 chunks balanced (6 considered), 44% left",
+               profiles: {data: [raid1, single], metadata: [raid1], system: [raid1]}}
+    legacy:
+      description:
+        - Whether it is a legacy data filesystem - labelled C(lightwhale-data) but not btrfs (the ext4 of Lightwhale
+          2.x) - mounted as it is, without subvolumes, RAID, snapshots or rollback. Then the mode is V(persistent),
+          profiles are null, subvolumes and usage empty.
+      type: bool
+    fstype:
+      description: Its type, V(btrfs) or that of a legacy one (V(ext4) ...).
+      type: str
+      sample: btrfs
+legacy:
+  description: Whether the host runs on a legacy data filesystem mounted at the data mount point (see RV(filesystem.legacy)).
+  returned: always
+  type: bool
+  sample: false
 swap:
-  description: Swap on the magic swap partitions.
+  description: Swap on the magic swap partitions (on a legacy data filesystem, the swap areas labelled C(lightwhale-swap) next to it).
   returned: always
   type: dict
   contains:

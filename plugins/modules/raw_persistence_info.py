@@ -106,9 +106,17 @@ summary:
 filesystem:
   description:
     - The data filesystem (C(label), C(uuid), C(mounted), C(members), C(missing), C(num_devices), C(data_profile),
-      C(metadata_profile)); C(size), C(free) are null and C(usage), C(subvolumes) empty. Null when there is none.
+      C(metadata_profile), C(legacy), C(fstype)); C(size), C(free) are null and C(usage), C(subvolumes) empty. Null
+      when there is none.
+    - A legacy data filesystem (labelled C(lightwhale-data), not btrfs) is recognised when it is mounted at the data
+      mount point; one that is not mounted is not looked for over a raw shell.
   returned: always
   type: dict
+legacy:
+  description: Whether the host runs on a legacy data filesystem mounted at the data mount point.
+  returned: always
+  type: bool
+  sample: false
 swap:
   description: The magic swap partitions that are active (C(active), C(devices)).
   returned: always

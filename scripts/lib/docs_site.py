@@ -21,8 +21,8 @@ LABEL_PREFIX = "ansible_collections.%s.docsite." % COLLECTION
 
 # The index's sections; every docs/*.md must be in one (a new guide is not left out of the site unnoticed).
 SECTIONS = [
-    ("Guides", ["boot-sequence", "boot-hook", "image", "fleet", "snapshots", "runbook", "magic_disk", "lw_datafs",
-                "lw_overlay", "persistence_info"]),
+    ("Guides", ["boot-sequence", "boot-hook", "image", "fleet", "snapshots", "disks-over-time", "runbook", "magic_disk",
+                "lw_datafs", "lw_overlay", "persistence_info"]),
     ("Evidence", ["reliability", "vm-tests"]),
     ("Development", ["development", "releasing"]),
 ]

@@ -449,10 +449,12 @@ def test_no_magic_disks_mounts_a_volatile_tmpfs(datafs, loopdev, decoy, paths):
     assert changed_disks(before, disks) == []
 
 
-def test_magic_disk_added_later_is_reported_and_untouched(datafs, magic_disks, paths):
+def test_magic_data_partition_added_later_holding_data_is_reported_and_untouched(datafs, magic_disks, paths):
     (first,) = magic_disks(1)
     created = ok(datafs([first]), changed=True)
     (later,) = magic_disks(1)
+    # Laid out, header gone, and then someone's filesystem on its data partition: not blank, so never joined.
+    run(["mkfs.ext4", "-q", "-L", "someones", later.part(2)])
     before = snapshot([later])
     res = ok(datafs([first, later]), changed=False)
     assert res["uuid"] == created["uuid"] and res["devices"] == [first.part(2)]

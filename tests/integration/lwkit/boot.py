@@ -25,6 +25,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 
 from .ansible import CALLBACK_DIR, mode_args, playbook_result
 from .disk import sha256_of
@@ -214,6 +215,9 @@ class BootRunner:
             '"$@"',
             "rc=$?",
             f"( {after or ':'} ) > {shlex.quote(after_out)} 2>&1",
+            # A background conversion keeps this namespace and its mounts alive: the "shutdown" waits for it.
+            'job="$ROOT/run/lightwhale/conversion.json"; pid=$(sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\' "$job" 2>/dev/null)',
+            'n=0; while [ -n "$pid" ] && [ -s "/proc/$pid/cmdline" ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done',
             "exit $rc",
         ])
         full = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + cmd
@@ -249,3 +253,26 @@ def module_runs(res):
             name = action.rsplit(".", 1)[1]
             counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def wait_conversion(run_dir, timeout=120):
+    """Wait until the background conversion started under `run_dir` (its job file) has ended; returns the job."""
+    path = os.path.join(run_dir, "conversion.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        job = json.load(fh)
+    deadline = time.monotonic() + timeout
+    while _running(job["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(job["pid"]), f"the background conversion {job} still runs after {timeout} s"
+    return job
+
+
+def _running(pid):
+    """A process that is not a zombie (a zombie's cmdline is empty)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return bool(fh.read())
+    except OSError:
+        return False

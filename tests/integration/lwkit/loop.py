@@ -280,6 +280,10 @@ def _release_users(disks, extra_roots=()):
             break
         victims.sort(key=lambda m: m.mount_point.count("/"), reverse=True)
         for m in victims:
+            if m.fstype == "btrfs":
+                # A background conversion or replace keeps the filesystem busy: stop it first.
+                run(["btrfs", "balance", "cancel", m.mount_point], check=False)
+                run(["btrfs", "replace", "cancel", m.mount_point], check=False)
             if not umount(m.mount_point):
                 problems.append(f"umount {m.mount_point} failed")
     return problems

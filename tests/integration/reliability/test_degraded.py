@@ -98,10 +98,10 @@ def damage_superblock(disk):
 @pytest.mark.parametrize("count", [2, 3], ids=["raid1", "raid1c3"])
 def test_a_missing_member_boots_degraded_then_normal_when_it_is_back(boot, box, magic_disks, count):
     """Found (kernel 6.x, btrfs-progs 6.2): while degraded, RAID1 with one of two members writes new data chunks as
-    `single` (one copy): after the member is back the filesystem holds raid1 and single data chunks (status
-    data_profile "single,raid1"), the role warns about mixed profiles, and a `btrfs balance start
-    -dconvert=raid1,soft` (the operator's job; the boot does not balance) is needed to restore two copies. raid1c3
-    with two of three members left still allocates raid1 data chunks. Metadata needed no new chunk in either case."""
+    `single` (one copy): after the member is back the boot sees raid1 and single data chunks and converts the single
+    ones back in the background (status conversion "restoring redundancy"); the boot after that finds only raid1.
+    raid1c3 with two of three members left still allocates raid1 data chunks. Metadata needed no new chunk in either
+    case."""
     disks = magic_disks(count)
     data_profile, metadata_profile = PROFILES[count]
     first, out = boot.boot_in_namespace(box, disks, after=SECTIONS_SCRIPT + write_file("before.bin", 24)
@@ -161,13 +161,30 @@ def test_a_missing_member_boots_degraded_then_normal_when_it_is_back(boot, box, 
     # whenever a profile is mixed.
     assert profiles["Metadata"] == {metadata_profile}, (degraded_df, profiles)  # no new metadata chunk was needed
     if count == 2:
-        assert "single" in degraded_df["Data"] and profiles["Data"] == {"raid1", "single"}, (degraded_df, profiles)
-        assert any("several data profiles" in warning for warning in status["warnings"]), status["warnings"]
+        assert "single" in degraded_df["Data"], degraded_df
+        # The boot converts the single-copy chunks back in the background (a soft balance).
+        assert status["conversion"] and status["conversion"]["state"] == "restoring redundancy", status
+        assert status["conversion"]["target"] == f"{data_profile}/{metadata_profile}", status
+        assert "restoring redundancy" in status["summary"], status["summary"]
         mixed = 1
     else:
         assert profiles["Data"] == {"raid1"}, (degraded_df, profiles)
+        assert status["conversion"] is None, status
         mixed = 0
-    figures.add(DEGRADED, "cases whose degraded writes left single-copy chunks (need a balance)", mixed, 1, "cases")
+    figures.add(DEGRADED, "cases whose degraded writes left single-copy chunks (converted back by the boot)", mixed, 1,
+                "cases")
+    power_off(disks)
+
+    # The next boot: every chunk has its copies again, nothing converts, nothing warns of mixed profiles.
+    healed, out = boot.boot_in_namespace(box, disks, after=SHOW)
+    shown = sections(out)
+    status = json.loads(shown["status"])
+    ok(healed)
+    profiles = df_profiles(shown["df"])
+    assert profiles["Data"] == {data_profile} and profiles["Metadata"] == {metadata_profile}, profiles
+    assert status["conversion"] is None and status["mode"] == "persistent", status
+    assert not any("several" in warning for warning in status["warnings"]), status["warnings"]
+    expect_files(shown["files"], files)
     power_off(disks)
 
 

@@ -38,13 +38,47 @@ def test_the_filter_is_registered():
     assert FilterModule().filters() == {'enable_plan': enable_plan}
 
 
-def test_a_persistent_host_is_left_alone_even_with_a_list():
+def test_a_persistent_host_is_left_alone_with_a_selector():
     fs = dict(uuid=FSID, members=['/dev/sdb2', '/dev/sdc2'], missing=[], num_devices=2, data_profile='raid1',
               metadata_profile='raid1')
-    plan = enable_plan(info([disk('sdd')], mode='persistent', filesystem=fs), disks=['/dev/sdd'])
+    plan = enable_plan(info([disk('sdd')], mode='persistent', filesystem=fs), select={'count': 3})
     assert plan['action'] == 'leave' and plan['mark'] == [] and plan['how'] == 'persistent'
     assert plan['expected_members'] == 2 and plan['expected_profile'] == 'raid1/raid1'
     assert 'left alone' in plan['message']
+
+
+def test_a_persistent_host_grows_onto_the_listed_disks():
+    fs = dict(uuid=FSID, members=['/dev/sdb2'], missing=[], num_devices=1, data_profile='single',
+              metadata_profile='dup')
+    plan = enable_plan(info([disk('sdc'), disk('sdd', magic=True, empty=False)], mode='persistent', filesystem=fs),
+                       disks=['/dev/sdc', '/dev/sdd'])
+    assert plan['action'] == 'grow' and plan['mark'] == ['/dev/sdc'] and plan['waiting'] == ['/dev/sdd']
+    assert plan['expected_members'] == 3 and plan['expected_profile'] == 'raid1/raid1c3'
+    assert 'join the data filesystem' in plan['message']
+
+
+def test_a_degraded_host_replaces_the_missing_member_with_a_listed_disk():
+    fs = dict(uuid=FSID, members=['/dev/sdb2'], missing=['devid 2'], num_devices=2, data_profile='raid1',
+              metadata_profile='raid1')
+    plan = enable_plan(info([disk('sdd')], mode='degraded', filesystem=fs), disks=['/dev/sdd'])
+    assert plan['action'] == 'grow' and plan['mark'] == ['/dev/sdd']
+    assert plan['expected_members'] == 2 and plan['expected_profile'] == 'raid1/raid1'
+
+
+def test_a_listed_member_is_not_marked_again():
+    fs = dict(uuid=FSID, members=['/dev/sdb2'], missing=[], num_devices=1, data_profile='single',
+              metadata_profile='dup')
+    member = dict(disk('sdb', empty=False), partitions=[dict(device='/dev/sdb1'), dict(device='/dev/sdb2')])
+    plan = enable_plan(info([member], mode='persistent', filesystem=fs), disks=['/dev/sdb'])
+    assert plan['action'] == 'leave' and plan['mark'] == [] and 'every listed disk is a member' in plan['message']
+    assert plan['expected_profile'] == 'single/dup'
+
+
+def test_mixed_profiles_are_not_what_the_member_count_calls_for():
+    fs = dict(uuid=FSID, members=['/dev/sdb2', '/dev/sdc2'], missing=[], num_devices=2, data_profile='raid1,single',
+              metadata_profile='raid1')
+    plan = enable_plan(info([], mode='persistent', filesystem=fs), select={'count': 2})
+    assert plan['expected_profile'] == 'raid1/raid1'
 
 
 def test_a_degraded_host_is_left_alone_and_says_what_is_missing():

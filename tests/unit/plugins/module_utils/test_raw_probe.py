@@ -272,3 +272,13 @@ def test_a_drive_without_a_medium():
     result = facts(output([disk_section(), disk_section('sdx', dev='8:0', size=0)]), scan_skipped=skipped)
     assert [(disk['device'], disk['skipped']) for disk in result['disks']] == [
         ('/dev/sdx', 'no medium (size 0)'), ('/dev/vdb', None)]
+
+
+def test_a_mounted_legacy_data_filesystem_makes_the_host_persistent_legacy():
+    legacy = '41 20 254:17 / /mnt/lightwhale-data rw - ext4 /dev/vdb1 rw'
+    wipefs = [dict(device='vdb1', offset='0x438', type='ext4', uuid=FSID, label='lightwhale-data')]
+    result = facts(output([disk_section(kparts=[('vdb1', '254:17')])], mounts=(MOUNT_ROOT, legacy), wipefs=wipefs))
+    assert result['mode'] == 'persistent' and result['legacy'] is True, result
+    fs = result['filesystem']
+    assert (fs['legacy'], fs['fstype'], fs['members'], fs['uuid']) == (True, 'ext4', ['/dev/vdb1'], FSID)
+    assert 'legacy ext4 on /dev/vdb1' in result['summary'] and result['problems'] == []

@@ -26,6 +26,10 @@ READS = (
     ('btrfs', 'filesystem', 'df'),
     ('btrfs', 'filesystem', 'usage'),
     ('btrfs', 'subvolume', 'list'),
+    ('btrfs', 'balance', 'status'),
+    ('btrfs', 'replace', 'status'),
+    ('lvs', '--noheadings'),
+    ('pvs', '--noheadings'),
 )
 
 
