@@ -95,7 +95,7 @@ def _alive(pid, fsid):
         return False
 
 
-def start_job(run_dir, fsid, mountpoint, target, why):
+def start_job(runner, run_dir, fsid, mountpoint, target, why):
     """Start the background job (detached, its own session, output to the log file); record it in the job file."""
     if not os.path.isdir(run_dir):
         os.makedirs(run_dir, 0o755)
@@ -103,7 +103,7 @@ def start_job(run_dir, fsid, mountpoint, target, why):
         time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), why, target['data'], target['metadata'])
     try:
         pid = _writes.spawn_detached(
-            ['sh', '-c', JOB_SCRIPT, 'lightwhale-conversion', fsid, mountpoint, target['data'], target['metadata']],
+            runner, ['sh', '-c', JOB_SCRIPT, 'lightwhale-conversion', fsid, mountpoint, target['data'], target['metadata']],
             os.path.join(run_dir, LOG_FILE), heading)
     except (IOError, OSError) as exc:
         raise PersistenceError('cannot start the background conversion of %s: %s' % (fsid, exc))

@@ -183,7 +183,7 @@ def convert(ctx, fsid, why):
             if any(target[kind] not in profiles.get(kind, []) for kind in ('data', 'metadata')):
                 why = 'converting'
     target = _conversion.wanted(count)
-    job = _conversion.start_job(ctx.targets.run_dir, fsid, ctx.targets.data, target, why)
+    job = _conversion.start_job(ctx.runner, ctx.targets.run_dir, fsid, ctx.targets.data, target, why)
     ctx.conversion_job = job
     return Steps(['%s: start the background conversion (%s) to data %s, metadata %s: process %d, log %s' % (
         ctx.targets.data, why, target['data'], target['metadata'], job['pid'],

@@ -19,7 +19,6 @@ __metaclass__ = type
 import ctypes
 import errno
 import os
-import subprocess
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _blockdev
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
@@ -211,20 +210,20 @@ def swapoff(runner, path):
     runner.run('swapoff', [path], device=path)
 
 
-def spawn_detached(argv, log_path, heading):
+# Starts the command given after the log path and the heading line in a session of its own, detached (stdin
+# /dev/null, output to the log), and prints its process id: run_command returns once this shell has exited.
+_SPAWN = 'log=$1; printf "%s\\n" "$2" >> "$log"; shift 2; setsid "$@" < /dev/null >> "$log" 2>&1 & echo $!'
+
+
+def spawn_detached(runner, argv, log_path, heading):
     """Start C(argv) in its own session, detached from this run (stdin /dev/null, output appended to C(log_path) after
     the line C(heading)): it outlives the module. Returns its process id."""
-    devnull = open(os.devnull, 'rb')
-    log = open(log_path, 'ab')
+    _rc, out, _err = runner.run('sh', ['-c', _SPAWN, 'lightwhale-spawn', log_path, heading] + list(argv),
+                                device=log_path)
     try:
-        log.write((heading + '\n').encode())
-        log.flush()
-        process = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=log, close_fds=True, cwd='/',
-                                   start_new_session=True, env=dict(os.environ, LC_ALL='C'))
-    finally:
-        devnull.close()
-        log.close()
-    return process.pid
+        return int(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise CommandError('could not start %s: no process id in %r' % (argv[0], out), device=log_path)
 
 
 def device_add(runner, node, mountpoint):
@@ -235,6 +234,7 @@ def device_add(runner, node, mountpoint):
 def replace_start(runner, devid, node, mountpoint):
     """Start the replace of member C(devid) by C(node); btrfs-progs runs the copy in the background."""
     runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)
+
 
 def activate_volume_groups(runner, groups, config):
     """Activate every logical volume of the volume groups C(groups) (vgchange -ay; nothing else about them changes)."""

@@ -159,7 +159,7 @@ filesystem:
       description:
         - The background conversion of the profiles, read live from the kernel - null when every chunk has the
           profiles the member count calls for and nothing runs, or when the filesystem is not mounted. C(state) is
-          V(converting), V(restoring redundancy), V(replacing) or V(pending) (chunks left, no job running: the next
+          V(converting), V(restoring redundancy), V(replacing) or V(pending) (chunks left, no job running - the next
           boot starts it); C(target) the profiles as C(data/metadata); C(profiles) the profiles of the chunks now, per
           chunk type; C(progress) the kernel's progress line or null. See M(lightwhale.persistence.lw_datafs).
       type: dict

@@ -160,7 +160,7 @@ def test_already_persistent_host_is_left_alone_and_verified(box, magic_disk, loo
     assert sha256_of(spare) == before and not has_header(spare)
     assert res.stats["localhost"]["changed"] == 0
 
-    wrong = box.enable([disk, spare], lightwhale_persistence_disks=[spare.path], lightwhale_persistence_verify=True,
+    wrong = box.enable([disk, spare], lightwhale_persistence_verify=True,
                        lightwhale_persistence_expect_members=2)
     failed(wrong, "localhost: expected persistent with 2 member(s), found persistent; single/dup on")
     assert sha256_of(spare) == before

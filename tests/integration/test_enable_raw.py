@@ -134,7 +134,7 @@ def test_a_persistent_host_is_verified_over_its_shell(box, magic_disk, loopdev):
     assert ran(res, "Look at the host again over its shell")
     assert sha256_of(spare) == before and not has_header(spare)
 
-    wrong = box.enable([disk, spare], lightwhale_persistence_disks=[spare.path], lightwhale_persistence_verify=True,
+    wrong = box.enable([disk, spare], lightwhale_persistence_verify=True,
                        lightwhale_persistence_expect_members=2, **NO_PYTHON)
     failed(wrong, "localhost: expected persistent with 2 member(s), found persistent; single/dup on")
     assert sha256_of(spare) == before

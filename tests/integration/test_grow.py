@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -19,7 +20,8 @@ from lwkit import blkid_probe, changed_disks, has_header, snapshot
 from lwkit.boot import fs_df, power_off, replug, unplug, wait_conversion
 from lwkit.sysutil import read_swaps, run
 
-from .test_lw_datafs import PROFILES, crash, datafs, killed, magic_disks, ok, paths  # noqa: F401 - fixtures
+from .test_lw_datafs import PROFILES, crash, killed, ok
+from .test_lw_datafs import datafs, magic_disks, paths  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = [pytest.mark.needs_module("lw_datafs"), pytest.mark.needs_module("magic_disk")]
 
@@ -186,8 +188,22 @@ def test_a_header_on_a_member_disk_is_removed_and_nothing_else_written(datafs, m
     assert_files(paths["data"], sums)
 
 
+TRACE_ENV = "LIGHTWHALE_PERSISTENCE_CRASH_TRACE"
+# The steps of a join, written out by hand and compared with the trace of an uninterrupted one, so that a new step
+# cannot stay untested (the header is wiped by the GPT write).
 GROW_STEPS = ["clear-partitions", "write-gpt", "sync-partitions", "wipe-partitions", "mkswap", "device-add", "swapon",
               "convert"]
+
+
+def test_the_points_are_every_step_a_real_join_passes(datafs, magic_disks, magic_disk, paths, lw_workdir):
+    disks, _res = first_boot(datafs, magic_disks)
+    new = magic_disk("512M", name="new")
+    trace = os.path.join(lw_workdir, "trace")
+    ok(datafs(disks + [new], env={TRACE_ENV: trace}), changed=True)
+    with open(trace, encoding="utf-8") as fh:
+        reached = [point[len("after:"):].split("@")[0] for point in fh.read().split() if point.startswith("after:")]
+    assert reached == GROW_STEPS, reached
+    converged(datafs, disks + [new], paths, 2)
 
 
 @pytest.mark.parametrize("point", [f"{when}:{step}" for step in GROW_STEPS for when in ("before", "after")])
@@ -239,3 +255,26 @@ def test_enable_verification_fails_a_host_whose_chunks_have_other_profiles(ansib
     run(["btrfs", "balance", "start", "-dconvert=single", paths["data"]])
     res = box.enable(disks, lightwhale_persistence_verify=True)
     assert res.rc != 0 and "expected persistent with 2 member(s)" in res.stdout, res.stdout[-6000:]
+
+
+def test_a_conversion_cut_by_a_power_off_goes_on_at_the_next_boot(datafs, magic_disks, magic_disk, paths):
+    disks, _res = first_boot(datafs, magic_disks, 1)
+    sums = write_files(paths["data"], [f"f{i}.bin" for i in range(4)], size_mib=48)
+    new = magic_disk("1G", name="new")
+    ok(datafs(disks + [new]), changed=True)
+    # Cut the conversion as a power-off does: the balance stops, its state stays on the disks.
+    for _try in range(200):
+        if run(["btrfs", "balance", "pause", paths["data"]], check=False).returncode == 0:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the background conversion never ran a balance to cut")
+    wait_conversion(paths["run"])
+    assert "single" in fs_df(paths["data"])["Data"], "the conversion was cut before its end"
+    ok(datafs(disks + [new], state="unmounted"), changed=True)
+    power_off(disks + [new])
+
+    again = ok(datafs(disks + [new]), changed=True)
+    assert again["conversion"] is not None and again["conversion"]["target"] == "raid1/raid1", again.explain()
+    converged(datafs, disks + [new], paths, 2)
+    assert_files(paths["data"], sums)

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -16,6 +17,16 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _con
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
 
 FSID = '0b0c0e4e-4c56-4ed3-9d0b-8a8f9c7d3e21'
+
+
+class Runner:
+    """The core's runner, without a module: runs the tool for real."""
+
+    def run(self, tool, args, ok=(0,), device=None):
+        proc = subprocess.run([tool] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                              universal_newlines=True)
+        assert proc.returncode in ok, (tool, args, proc.stderr, device)
+        return proc.returncode, proc.stdout, proc.stderr
 
 
 def sysfs(tmp_path, profiles, operation=None):
@@ -32,8 +43,8 @@ def sysfs(tmp_path, profiles, operation=None):
 
 def test_chunk_profiles_lists_only_profile_directories(tmp_path):
     root = sysfs(tmp_path, dict(data=['single', 'raid1'], metadata=['raid1'], system=['raid1']))
-    assert _conversion.chunk_profiles(FSID, root) == dict(data=['raid1', 'single'], metadata=['raid1'],
-                                                           system=['raid1'])
+    wanted = dict(data=['raid1', 'single'], metadata=['raid1'], system=['raid1'])
+    assert _conversion.chunk_profiles(FSID, root) == wanted
 
 
 def test_chunk_profiles_of_a_filesystem_not_mounted_is_none(tmp_path):
@@ -72,7 +83,7 @@ def test_a_job_file_whose_process_is_gone_is_not_alive(tmp_path):
 
 
 def test_a_job_is_alive_only_while_its_process_runs_with_its_fsid(tmp_path):
-    job = _conversion.start_job(str(tmp_path / 'run'), FSID, str(tmp_path), dict(data='raid1', metadata='raid1'),
+    job = _conversion.start_job(Runner(), str(tmp_path / 'run'), FSID, str(tmp_path), dict(data='raid1', metadata='raid1'),
                                 'converting')
     # The job waits for a filesystem that does not exist here, then its balance fails at once: it ends by itself.
     log = (tmp_path / 'run' / _conversion.LOG_FILE).read_text()
