@@ -78,7 +78,8 @@ attributes:
     details:
       - Probes only and reports the same RV(actions) and C(changed) a real run would. It tells the kernel of nothing;
         a partition the kernel does not know yet is reported in RV(actions) (tell the kernel the partitions) and is
-        not probed.
+        not probed. Whether the background conversion starts is known only once the filesystem is mounted; on a
+        filesystem not mounted yet, check mode does not predict it (it does when disks join).
       - It activates no volume group; the activation is reported in RV(actions), and the logical volumes it would
         activate are not probed.
       - On a legacy data filesystem that is not mounted yet it cannot look inside, so it reports the state directory

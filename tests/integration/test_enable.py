@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from lwkit import has_header, sha256_of, signatures_of
-from lwkit.decoys import DECOYS, DecoyUnavailable
+from lwkit.decoys import decoy_pool
 from lwkit.fleet import Sandbox, forget_and_detach, summary_lines, task_result
 
 pytestmark = [pytest.mark.needs_module("persistence_info"), pytest.mark.needs_module("magic_disk")]
@@ -69,20 +69,8 @@ def test_explicit_list_check_mode_then_marks_then_waits(box, loopdev):
     assert f"nothing to mark; waiting: {first.path},{second.path}" in line(again)
 
 
-def _decoy_pool(loopdev):
-    """Every decoy the kit can make here on its own loop disk: (disk, description) by name."""
-    made = {}
-    for spec in DECOYS:
-        disk = loopdev(spec.size, name=f"decoy-{spec.name}")
-        try:
-            made[spec.name] = (disk, spec.plant(disk))
-        except DecoyUnavailable:
-            continue
-    return made
-
-
 def test_the_selector_skips_every_disk_that_holds_data(box, loopdev):
-    pool = _decoy_pool(loopdev)
+    pool = decoy_pool(loopdev)
     assert len(pool) >= 12, sorted(pool)
     blank_a, blank_b = loopdev("128M", name="blank-a"), loopdev("128M", name="blank-b")
     small = loopdev("32M", name="small")

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from lwkit import has_header, sha256_of, signatures_of
-from lwkit.decoys import DECOYS, DecoyUnavailable
+from lwkit.decoys import decoy_pool
 from lwkit.fleet import Sandbox, summary_lines, task_result
 
 pytestmark = [pytest.mark.needs_module("persistence_info"), pytest.mark.needs_module("raw_persistence_info")]
@@ -96,14 +96,7 @@ def test_without_python_the_selector_marks_only_the_chosen_disk(box, loopdev, de
 
 
 def test_the_shell_probe_and_the_module_see_every_decoy_alike(box, loopdev):
-    made = []
-    for spec in DECOYS:
-        disk = loopdev(spec.size, name=f"decoy-{spec.name}")
-        try:
-            spec.plant(disk)
-        except DecoyUnavailable:
-            continue
-        made.append(disk)
+    made = [disk for disk, _what in decoy_pool(loopdev).values()]
     assert len(made) >= 12, [disk.name for disk in made]
     devices = [disk.path for disk in made] + [loopdev("64M", name="blank").path]
 
@@ -252,14 +245,7 @@ def _module_utils(ansible):
 
 def test_the_scripts_run_under_busybox_as_under_dash(ansible, busybox_path, loopdev, sandbox_root):
     _raw_probe, _raw_mark = _module_utils(ansible)
-    made = []
-    for spec in DECOYS:
-        disk = loopdev(spec.size, name=f"decoy-{spec.name}")
-        try:
-            spec.plant(disk)
-        except DecoyUnavailable:
-            continue
-        made.append(disk)
+    made = [disk for disk, _what in decoy_pool(loopdev).values()]
     blank = loopdev("64M", name="blank")
     devices = [disk.path for disk in made] + [blank.path]
     args = ["lightwhale-persistence", sandbox_root] + devices

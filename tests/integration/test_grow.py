@@ -18,6 +18,8 @@ import pytest
 
 from lwkit import blkid_probe, changed_disks, has_header, snapshot
 from lwkit.boot import fs_df, power_off, replug, unplug, wait_conversion
+from lwkit.decoys import decoy_pool
+from lwkit.fleet import Sandbox, summary_lines
 from lwkit.sysutil import read_swaps, run
 
 from .test_lw_datafs import PROFILES, crash, killed, ok
@@ -278,3 +280,43 @@ def test_a_conversion_cut_by_a_power_off_goes_on_at_the_next_boot(datafs, magic_
     assert again["conversion"] is not None and again["conversion"]["target"] == "raid1/raid1", again.explain()
     converged(datafs, disks + [new], paths, 2)
     assert_files(paths["data"], sums)
+
+
+def test_only_the_magic_disk_joins_every_decoy_listed_beside_it_is_untouched(
+        datafs, magic_disks, magic_disk, loopdev, paths):
+    """The header stays the only consent: the disks listed beside the magic one - every decoy the kit can make here
+    (headers at other offsets or in other case, filesystems, tables, RAID, LVM, LUKS, random bytes, zeros) - stay
+    byte for byte as they were while the magic one joins."""
+    disks, _res = first_boot(datafs, magic_disks)
+    pool = decoy_pool(loopdev)
+    assert len(pool) >= 12, sorted(pool)
+    decoys = [disk for disk, _what in pool.values()]
+    new = magic_disk("512M", name="new")
+    before = snapshot(decoys)
+    grown = ok(datafs(disks + decoys + [new]), changed=True)
+    assert grown["joined"] == [new.part(2)] and grown["unusable_disks"] == [], grown.explain()
+    converged(datafs, disks + decoys + [new], paths, 2)
+    assert changed_disks(before, decoys) == [], "a decoy was written"
+
+
+def test_enable_over_the_shell_marks_a_listed_disk_which_joins_at_the_next_boot(
+        ansible, sandbox_root, magic_disk, loopdev, paths):
+    """A host without Python: enable marks the listed disk over the shell (no join at once there), and the next
+    boot's lw_datafs lays it out and joins it."""
+    box = Sandbox(ansible, sandbox_root)
+    first = magic_disk("512M", name="first")
+    box.boot([first])
+    new = loopdev("512M", name="new")
+    res = box.enable([first, new], lightwhale_persistence_disks=[new.path], ansible_python_interpreter="/nonexistent")
+    assert res.rc == 0, res.stdout[-6000:]
+    line = summary_lines(res)["localhost"]
+    assert f"marked {new.path}" in line and "persistent after the next boot (2 member(s), raid1/raid1)" in line, line
+    assert has_header(new)
+    # The next boot (lw_datafs, as the boot role runs it) lays the disk out and joins it.
+    joined = ok(datafs_run(box, [first, new]), changed=True)
+    assert joined["joined"] == [new.part(2)], joined.explain()
+    wait_conversion(paths["run"])
+
+
+def datafs_run(box, disks):
+    return box.module("lw_datafs", devices=disks, state="mounted")

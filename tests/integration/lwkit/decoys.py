@@ -279,3 +279,15 @@ DECOYS = [
 ]
 
 DECOYS_BY_NAME = {d.name: d for d in DECOYS}
+
+
+def decoy_pool(loopdev):
+    """Every decoy the kit can make here, each on its own loop disk from `loopdev`: {name: (disk, description)}."""
+    made = {}
+    for spec in DECOYS:
+        disk = loopdev(spec.size, name=f"decoy-{spec.name}")
+        try:
+            made[spec.name] = (disk, spec.plant(disk))
+        except DecoyUnavailable:
+            continue
+    return made
