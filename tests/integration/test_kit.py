@@ -18,6 +18,7 @@ import textwrap
 import pytest
 
 from lwkit import loop as kitloop
+from lwkit.boot import unplug
 from lwkit.decoys import DECOYS, DECOYS_BY_NAME
 from lwkit.disk import (
     MAGIC,
@@ -226,6 +227,26 @@ def test_teardown_leaves_foreign_loops_alone(tmp_path, loopdev):
         assert not os.path.exists(mine.image)
     finally:
         run(["losetup", "-d", foreign], check=False)
+
+
+def test_teardown_of_a_pulled_disk_leaves_the_next_user_of_its_loop_alone(loopdev):
+    """A pulled disk's loop number backs another disk by the time its test ends (another test's, under xdist):
+    the teardown of the pulled disk must not take that disk's swap off, nor detach it."""
+    pulled = loopdev("16M", name="pulled")
+    other = loopdev("16M", name="other")
+    unplug(pulled)
+    pulled.path = other.path  # what losetup -f does when the freed number is the lowest
+    run(["mkswap", other.path])
+    run(["swapon", other.path])
+    try:
+        problems = kitloop.teardown_disks([pulled])
+        assert other.path in read_swaps(), "the teardown of the pulled disk took the other disk's swap off"
+        assert os.path.realpath(run(["losetup", "-n", "-O", "BACK-FILE", other.path]).stdout.strip()) == \
+            os.path.realpath(other.image)
+        assert problems == [f"{other.path} now backs {other.image}, not our {pulled.image}: left alone"], problems
+        assert any(disk is other for disk in kitloop.registered_disks()), "the other disk left the registry"
+    finally:
+        run(["swapoff", other.path], check=False)
 
 
 # --------------------------------------------------------------------------------------------

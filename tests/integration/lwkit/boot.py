@@ -129,7 +129,8 @@ def replug(disk):
 
     with _loop._lock:
         path = run(["losetup", "-f", "--show", disk.image]).stdout.strip()
-        _loop._registry.pop(disk.path, None)
+        if _loop._registry.get(disk.path) is disk:
+            del _loop._registry[disk.path]
         disk.path = path
         _loop._registry[path] = disk
     return disk

@@ -2,7 +2,8 @@
 
 Only loops created by this kit are ever touched: every disk is kept in a process-wide registry
 (path + backing file), and teardown checks that the loop still points at our image before it
-detaches it. Teardown order for a set of disks:
+detaches it, and before it releases the swap and mounts on it (a pulled disk's loop number may back
+another test's disk by then). Teardown order for a set of disks:
 
 1. swapoff every active swap whose device is one of the disks or their partitions (/proc/swaps);
 2. unmount every mount whose source or device number is one of them, or whose mount point lies
@@ -234,6 +235,12 @@ def _backing_file(path):
     return proc.stdout.strip() or None
 
 
+def _still_ours(disk):
+    """Whether the disk's loop device still backs its image (not detached, not reused by someone else)."""
+    back = _backing_file(disk.path)
+    return back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(disk.image)
+
+
 def _release_users(disks, extra_roots=()):
     """swapoff and unmount everything that uses the disks (or lives under the given dirs)."""
     paths, nums = set(), set()
@@ -309,16 +316,18 @@ def teardown_disks(disks, extra_roots=()):
         disks = [d for d in disks if not d._torn_down]
         if not disks and not extra_roots:
             return problems
+        # Users are released only on loops that still back our images: a pulled disk's loop number may back another
+        # test's disk by now, and its swap and mounts are that test's.
+        ours = [d for d in disks if _still_ours(d)]
         try:
-            problems += _release_users(disks, extra_roots)
+            problems += _release_users(ours, extra_roots)
         except Exception as exc:  # keep going: detaching matters more
             problems.append(f"release: {exc!r}")
         have_btrfs = shutil.which("btrfs") is not None
         for d in disks:
             try:
                 back = _backing_file(d.path)
-                ours = back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(d.image)
-                if ours:
+                if any(d is mine for mine in ours):
                     nodes = [d.path] + d.partition_nodes()
                     if have_btrfs:
                         for n in nodes:
@@ -343,7 +352,8 @@ def teardown_disks(disks, extra_roots=()):
                 problems.append(f"{d.path}: {exc!r}")
             finally:
                 d._torn_down = True
-                _registry.pop(d.path, None)
+                if _registry.get(d.path) is d:  # a pulled disk's loop number may be another disk's now
+                    del _registry[d.path]
                 try:
                     os.unlink(d.image)
                 except FileNotFoundError:
