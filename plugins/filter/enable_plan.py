@@ -182,11 +182,7 @@ def enable_plan(info, disks=None, select=None, force=False):
     notes = []
     if disks:
         seen, mark, already = set(), [], []
-        for entry in disks:
-            disk = _find(candidates, entry)
-            key = disk.get('device') if disk else entry
-            if key in seen:
-                continue
+        for entry, key, disk in _listed(candidates, disks):
             seen.add(key)
             if disk is not None and disk.get('magic'):
                 already.append(entry)
@@ -230,16 +226,24 @@ def enable_plan(info, disks=None, select=None, force=False):
     return plan
 
 
-def _grow(info, fs, disks, candidates, waiting):
-    """A persistent host and an explicit list: the listed disks that are not members join it at once."""
-    members = set(fs.get('members') or [])
-    mark, joining, marked, seen = [], [], set(), set()
+def _listed(candidates, disks):
+    """(entry, key, disk) once per disk of the explicit list: the entry as listed, the device it resolves to (the
+    entry itself when it is not among the candidates), its candidate or None. A disk listed twice (by name and by
+    id) comes once, as first listed."""
+    seen = set()
     for entry in disks:
         disk = _find(candidates, entry)
         key = disk.get('device') if disk else entry
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in seen:
+            seen.add(key)
+            yield entry, key, disk
+
+
+def _grow(info, fs, disks, candidates, waiting):
+    """A persistent host and an explicit list: the listed disks that are not members join it at once."""
+    members = set(fs.get('members') or [])
+    mark, joining, marked = [], [], set()
+    for entry, key, disk in _listed(candidates, disks):
         parts = set(part.get('device') for part in (disk or {}).get('partitions') or [])
         if disk is not None and (key in members or parts & members):
             continue

@@ -334,6 +334,12 @@ def kernel_devids(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
         raise ProbeError('cannot list %s: %s' % (devinfo, exc))
 
 
+def member_count(fsid, sys_fs_btrfs=SYS_FS_BTRFS):
+    """The count of members of a mounted filesystem, present or missing (0 when it is not mounted); the target of a
+    running replace (devid 0) is not one."""
+    return len([devid for devid in kernel_devids(fsid, sys_fs_btrfs) or [] if devid > 0])
+
+
 _USAGE_LINE = re.compile(r'^\s{2,}([A-Za-z][A-Za-z ,()]*?):\s+(\S+)(?:\s+\((min|used): (\S+)\))?\s*$')
 
 

@@ -51,6 +51,13 @@ def chunk_profiles(fsid, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
     return found
 
 
+def kernel_view(fsid):
+    """What the kernel says of the mounted filesystem C(fsid), read once: its chunk profiles (None when it is not
+    mounted), its exclusive operation, its member count (_btrfs.member_count), the missing devids."""
+    return dict(profiles=chunk_profiles(fsid), operation=exclusive_operation(fsid),
+                members=_btrfs.member_count(fsid), missing=_btrfs.kernel_missing(fsid) or [])
+
+
 def wanted(count):
     """{data, metadata, system: profile} for a filesystem of C(count) members (system chunks follow metadata)."""
     data, metadata = _btrfs.profiles_for(count)
@@ -133,7 +140,7 @@ def progress(runner, mountpoint, operation):
 def facts(runner, fsid, mountpoint, run_dir, members, missing, just_started=None):
     """What the conversion of the mounted filesystem is doing: None when there is nothing to convert and nothing
     runs; else state (converting, restoring redundancy, replacing, pending), why, target, profiles, progress.
-    C(members) is the count of present members, C(missing) whether any is missing (then nothing converts)."""
+    C(members) is its member count (_btrfs.member_count), C(missing) whether any is missing (then nothing converts)."""
     profiles = chunk_profiles(fsid)
     if profiles is None or members < 1:
         return None

@@ -302,9 +302,9 @@ def grow_result(ctx, result, planned):
         result['conversion'] = dict(state='converting', target='%s/%s' % (target['data'], target['metadata']),
                                     profiles=_conversion.chunk_profiles(result['uuid']), progress=None)
         return
-    members = len([devid for devid in _btrfs.kernel_devids(result['uuid']) or [] if devid > 0])
     result['conversion'] = _conversion.facts(ctx.runner, result['uuid'], ctx.targets.data, ctx.targets.run_dir,
-                                             members, bool(_btrfs.kernel_missing(result['uuid'])),
+                                             _btrfs.member_count(result['uuid']),
+                                             bool(_btrfs.kernel_missing(result['uuid'])),
                                              just_started=ctx.conversion_job)
 
 

@@ -149,20 +149,16 @@ def plan_conversion(ctx, decision, planned, mounted):
                      functools.partial(convert, ctx, fs.uuid, why))
 
 
-def _member_count(fsid):
-    return len([devid for devid in _btrfs.kernel_devids(fsid) or [] if devid > 0])
-
-
-def needs_job(ctx, fsid):
+def needs_job(ctx, fsid, kernel=None):
     """Whether the mounted filesystem C(fsid) needs the background job started: chunks to convert and all members
-    there, or a replace the job must wait for; and no job of ours runs yet."""
-    profiles = _conversion.chunk_profiles(fsid)
-    if profiles is None:
+    there, or a replace the job must wait for; and no job of ours runs yet. C(kernel) is a _conversion.kernel_view
+    already read."""
+    kernel = kernel or _conversion.kernel_view(fsid)
+    if kernel['profiles'] is None:
         return False
-    operation = _conversion.exclusive_operation(fsid)
-    replacing = operation == 'device replace'
-    if not replacing and (_btrfs.kernel_missing(fsid) or not _conversion.stragglers(profiles, _conversion.wanted(
-            max(_member_count(fsid), 1)))):
+    replacing = kernel['operation'] == 'device replace'
+    if not replacing and (kernel['missing'] or not _conversion.stragglers(
+            kernel['profiles'], _conversion.wanted(max(kernel['members'], 1)))):
         return False
     job = _conversion.read_job(ctx.targets.run_dir)
     return not (job is not None and job.get('fsid') == fsid and job.get('alive'))
@@ -170,19 +166,16 @@ def needs_job(ctx, fsid):
 
 def convert(ctx, fsid, why):
     """Start the background job when needed (needs_job); record it in ctx.conversion_job."""
-    if not needs_job(ctx, fsid):
+    kernel = _conversion.kernel_view(fsid)
+    if not needs_job(ctx, fsid, kernel):
         return Steps()
-    count = _member_count(fsid)
-    operation = _conversion.exclusive_operation(fsid)
+    target = _conversion.wanted(kernel['members'])
     if why is None:
-        why = 'replacing' if operation == 'device replace' else 'restoring redundancy'
-        if why == 'restoring redundancy':
-            profiles = _conversion.chunk_profiles(fsid) or {}
-            target = _conversion.wanted(count)
-            # No chunk of a kind has its profile yet: a conversion (a member count that grew), not a straggler.
-            if any(target[kind] not in profiles.get(kind, []) for kind in ('data', 'metadata')):
-                why = 'converting'
-    target = _conversion.wanted(count)
+        why = 'replacing' if kernel['operation'] == 'device replace' else 'restoring redundancy'
+        # No chunk of a kind has its profile yet: a conversion (a member count that grew), not a straggler.
+        if why == 'restoring redundancy' and any(target[kind] not in kernel['profiles'].get(kind, [])
+                                                 for kind in ('data', 'metadata')):
+            why = 'converting'
     job = _conversion.start_job(ctx.runner, ctx.targets.run_dir, fsid, ctx.targets.data, target, why)
     ctx.conversion_job = job
     return Steps(['%s: start the background conversion (%s) to data %s, metadata %s: process %d, log %s' % (

@@ -178,10 +178,10 @@ def kernel_filesystem(fsid, label, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
     """A mounted data filesystem as the kernel describes it: members present (in device-id order) and missing,
     device count."""
     names = by_devid(_btrfs.kernel_devices(fsid, sys_fs_btrfs) or [])
-    devids = _btrfs.kernel_devids(fsid, sys_fs_btrfs) or []
     missing = _btrfs.kernel_missing(fsid, sys_fs_btrfs) or []
     return dict(label=label, uuid=fsid, mounted=True, members=['/dev/' + name for name in names],
-                missing=['devid %d' % devid for devid in missing], num_devices=len(devids) or len(names))
+                missing=['devid %d' % devid for devid in missing],
+                num_devices=_btrfs.member_count(fsid, sys_fs_btrfs) or len(names))
 
 
 def probed_filesystem(fs):

@@ -250,6 +250,15 @@ def test_kernel_views_of_mounted_filesystems(tmp_path):
     assert _btrfs.mounted_members(os.path.join(base, 'absent')) == {}
 
 
+def test_member_count_counts_missing_members_but_not_a_replace_target(tmp_path):
+    base = _sysfs(tmp_path, 'aaaa', ['loop1p2', 'loop2p2'], missing=[2])
+    assert _btrfs.member_count('aaaa', base) == 2
+    (tmp_path / 'btrfs' / 'aaaa' / 'devinfo' / '0').mkdir()  # the target of a running replace
+    (tmp_path / 'btrfs' / 'aaaa' / 'devinfo' / '0' / 'missing').write_text('0\n')
+    assert _btrfs.member_count('aaaa', base) == 2
+    assert _btrfs.member_count('cccc', base) == 0
+
+
 def test_filesystem_unmounted_while_members_are_listed(tmp_path, monkeypatch):
     """Another process unmounts a filesystem just before its devices are listed: it is not mounted, not an error."""
     base = _sysfs(tmp_path, 'aaaa', ['loop1p2'])
