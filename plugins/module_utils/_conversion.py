@@ -28,12 +28,17 @@ KINDS = ('data', 'metadata', 'system')
 JOB_FILE = 'conversion.json'
 LOG_FILE = 'conversion.log'
 # A job that waits for the kernel's exclusive operation, then converts what is left: sh, so the job needs no Python;
-# no exec, so the job keeps its fsid in its command line while the balance runs (read_job tells it by that).
+# no exec, so the job keeps its fsid in its command line while the balance runs (read_job tells it by that). $3 and
+# $4 are the balance filters for data and for metadata (system chunks follow metadata), empty for none.
 JOB_SCRIPT = r'''
 op="/sys/fs/btrfs/$1/exclusive_operation"
 while [ -r "$op" ] && [ "$(cat "$op")" != none ] && [ "$(cat "$op")" != "balance paused" ]; do sleep 2; done
-btrfs balance start -dconvert="$3",soft -mconvert="$4",soft "$2"
+if [ -n "$3$4" ]; then btrfs balance start ${3:+"-d$3"} ${4:+"-m$4"} "$2"; fi
 '''
+# How much a profile protects: (member failures it survives, copies of each block). A chunk is converted only when
+# its profile protects less than the target's; an operator's stronger profile (raid1c3 data) is left as it is.
+PROTECTION = dict(single=(0, 1), raid0=(0, 1), dup=(0, 2), raid1=(1, 2), raid10=(1, 2), raid5=(1, 2),
+                  raid1c3=(2, 3), raid6=(2, 3), raid1c4=(3, 4))
 STATES = ('converting', 'restoring redundancy', 'replacing', 'pending')
 
 
@@ -64,10 +69,25 @@ def wanted(count):
     return dict(data=data, metadata=metadata, system=metadata)
 
 
+def weaker(profile):
+    """The profiles that protect less than C(profile), sorted (PROTECTION)."""
+    return sorted(name for name in PROTECTION if PROTECTION[name] < PROTECTION[profile])
+
+
 def stragglers(profiles, target):
-    """{kind: [profiles other than the target]} of C(profiles), only kinds that have some."""
-    return dict((kind, [name for name in profiles.get(kind, []) if name != target[kind]])
-                for kind in KINDS if any(name != target[kind] for name in profiles.get(kind, [])))
+    """{kind: [profiles that protect less than the target's]} of C(profiles), only kinds that have some."""
+    found = dict((kind, [name for name in profiles.get(kind, []) if name in weaker(target[kind])]) for kind in KINDS)
+    return dict((kind, names) for kind, names in found.items() if names)
+
+
+def balance_filters(target):
+    """(data, metadata) filters of the job's soft conversion to C(target): only chunks of a weaker profile are
+    touched; '' for a kind that has no weaker profile. System chunks follow the metadata filter, so it names what is
+    weaker than either target."""
+    def spec(profile, names):
+        return 'convert=%s,soft,profiles=%s' % (profile, '|'.join(names)) if names else ''
+    meta = sorted(set(weaker(target['metadata'])) | set(weaker(target['system'])))
+    return spec(target['data'], weaker(target['data'])), spec(target['metadata'], meta)
 
 
 def exclusive_operation(fsid, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
@@ -110,7 +130,7 @@ def start_job(runner, run_dir, fsid, mountpoint, target, why):
         time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), why, target['data'], target['metadata'])
     try:
         pid = _writes.spawn_detached(
-            runner, ['sh', '-c', JOB_SCRIPT, 'lightwhale-conversion', fsid, mountpoint, target['data'], target['metadata']],
+            runner, ['sh', '-c', JOB_SCRIPT, 'lightwhale-conversion', fsid, mountpoint] + list(balance_filters(target)),
             os.path.join(run_dir, LOG_FILE), heading)
     except (IOError, OSError) as exc:
         raise PersistenceError('cannot start the background conversion of %s: %s' % (fsid, exc))
@@ -154,6 +174,9 @@ def facts(runner, fsid, mountpoint, run_dir, members, missing, just_started=None
         state = 'replacing'
     elif (operation or '').startswith('balance') or job is not None:
         state = job['why'] if job is not None and job.get('why') in STATES else 'converting'
+        if state == 'replacing':
+            # The job waited for a replace, which has ended: it now converts the single-copy chunks back.
+            state = 'restoring redundancy'
     elif left and not missing:
         state = 'pending'
     else:

@@ -58,13 +58,59 @@ def test_wanted_follows_the_member_count_and_system_follows_metadata(count, data
     assert _conversion.wanted(count) == dict(data=data, metadata=metadata, system=metadata)
 
 
-def test_stragglers_names_only_the_kinds_with_other_profiles():
+def test_stragglers_names_only_the_kinds_with_weaker_profiles():
     target = _conversion.wanted(2)
     assert _conversion.stragglers(dict(data=['raid1', 'single'], metadata=['raid1'], system=['raid1']), target) == \
         dict(data=['single'])
     assert _conversion.stragglers(dict(data=['single'], metadata=['dup'], system=['dup']), target) == \
         dict(data=['single'], metadata=['dup'], system=['dup'])
     assert _conversion.stragglers(dict(data=['raid1'], metadata=['raid1'], system=['raid1']), target) == {}
+
+
+def test_a_stronger_profile_than_the_member_count_calls_for_is_not_a_straggler():
+    """An operator's raid1c3 data on three members, or raid1c4 metadata: never converted down."""
+    three = _conversion.wanted(3)
+    assert _conversion.stragglers(dict(data=['raid1c3'], metadata=['raid1c4'], system=['raid1c3']), three) == {}
+    assert _conversion.stragglers(dict(data=['raid1', 'raid1c3'], metadata=['raid1', 'raid1c3'],
+                                       system=['raid1c3']), three) == dict(metadata=['raid1'])
+    one = _conversion.wanted(1)
+    assert _conversion.stragglers(dict(data=['dup'], metadata=['single', 'dup'], system=['dup']), one) == \
+        dict(metadata=['single'])
+
+
+@pytest.mark.parametrize('profile, weaker', [
+    ('single', []), ('dup', ['raid0', 'single']), ('raid1', ['dup', 'raid0', 'single']),
+    ('raid1c3', ['dup', 'raid0', 'raid1', 'raid10', 'raid5', 'single']),
+    ('raid1c4', ['dup', 'raid0', 'raid1', 'raid10', 'raid1c3', 'raid5', 'raid6', 'single']),
+])
+def test_weaker_profiles(profile, weaker):
+    assert _conversion.weaker(profile) == weaker
+
+
+def test_the_jobs_balance_touches_only_weaker_chunks():
+    assert _conversion.balance_filters(_conversion.wanted(2)) == (
+        'convert=raid1,soft,profiles=dup|raid0|single', 'convert=raid1,soft,profiles=dup|raid0|single')
+    assert _conversion.balance_filters(_conversion.wanted(3)) == (
+        'convert=raid1,soft,profiles=dup|raid0|single',
+        'convert=raid1c3,soft,profiles=dup|raid0|raid1|raid10|raid5|single')
+    # One member: nothing is weaker than single data; metadata goes to dup.
+    assert _conversion.balance_filters(_conversion.wanted(1)) == ('', 'convert=dup,soft,profiles=raid0|single')
+
+
+class StatusRunner:
+    def run(self, tool, args, ok=(0,), device=None):
+        return 0, 'Balance on /mnt is running\n3 out of about 9 chunks balanced (4 considered), 67% left\n', ''
+
+
+def test_a_job_that_waited_for_a_replace_says_restoring_redundancy_once_the_replace_ended(monkeypatch):
+    profiles = dict(data=['raid1', 'single'], metadata=['raid1'], system=['raid1'])
+    monkeypatch.setattr(_conversion, 'chunk_profiles', lambda fsid: profiles)
+    job = dict(fsid=FSID, why='replacing', alive=True)
+    monkeypatch.setattr(_conversion, 'exclusive_operation', lambda fsid: 'device replace')
+    assert _conversion.facts(StatusRunner(), FSID, '/mnt', '/run', 2, True, just_started=job)['state'] == 'replacing'
+    monkeypatch.setattr(_conversion, 'exclusive_operation', lambda fsid: 'balance')
+    facts = _conversion.facts(StatusRunner(), FSID, '/mnt', '/run', 2, False, just_started=job)
+    assert facts['state'] == 'restoring redundancy' and facts['progress'].startswith('3 out of about 9'), facts
 
 
 def test_exclusive_operation_reads_the_kernels_word(tmp_path):
@@ -83,7 +129,7 @@ def test_a_job_file_whose_process_is_gone_is_not_alive(tmp_path):
 
 
 def test_a_job_is_alive_only_while_its_process_runs_with_its_fsid(tmp_path):
-    job = _conversion.start_job(Runner(), str(tmp_path / 'run'), FSID, str(tmp_path), dict(data='raid1', metadata='raid1'),
+    job = _conversion.start_job(Runner(), str(tmp_path / 'run'), FSID, str(tmp_path), _conversion.wanted(2),
                                 'converting')
     # The job waits for a filesystem that does not exist here, then its balance fails at once: it ends by itself.
     log = (tmp_path / 'run' / _conversion.LOG_FILE).read_text()
