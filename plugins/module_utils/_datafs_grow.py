@@ -11,7 +11,9 @@ C(btrfs replace) of a missing member. As on a first boot, the GPT write wipes th
 blank data partition is then the disk's consent; a disk whose data partition is a member already only has its
 header wiped (an operator's header on a member), so a run killed anywhere converges. Then
 plan_conversion() has the profiles converted in the background (_conversion). A magic disk that cannot be used is
-reported with the reason (C(Planned.unusable)) and nothing is written to it.
+reported with the reason (C(Planned.unusable)) and nothing is written to it; so is one that must wait while the
+kernel runs an exclusive operation other than a balance (Gate: a replace cannot be paused, and the kernel refuses a
+join meanwhile). A running or paused balance is canceled for the join; the conversion starts again after it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -87,50 +89,98 @@ def plan_joins(ctx, decision, planned):
     if fs is None or fs.new:
         return
     plan = planned.plan
-    missing = list(fs.missing or [])
-    mountpoint = ctx.targets.data
+    # How many members are missing; which device ids, the kernel tells once the filesystem is mounted (the ids the
+    # superblocks suggest can be wrong after a member was removed by hand).
+    missing = list(fs.missing) if fs.missing is not None else [None] * max(fs.num_devices - len(fs.members), 0)
     wipe_header = 'wipe the magic header (MBR boot-code area, %d bytes)' % _layout.BOOT_CODE_SIZE
+    busy_now = busy(fs.uuid) if _btrfs.kernel_label(fs.uuid) is not None else None
     for join in joins:
         disk = join.disk
         if join.member is not None:
             plan.add('wipe-header', disk.path, '%s: its partition %s is a member already' % (wipe_header, join.member),
                      functools.partial(_writes.wipe_header_in_use, disk.path))
             continue
+        if busy_now:
+            planned.unusable.append(dict(device=disk.path, reason=busy_now))
+            continue
+        gate = Gate(fs.uuid, disk.path, planned)
         nodes = [node for _role, node in join.roles]
         if join.layout is not None:
             plan.add('clear-partitions', disk.path, 'zero the first MiB where each partition will start',
-                     functools.partial(_magic.clear_regions, disk, join.layout))
+                     gate.first(functools.partial(_magic.clear_regions, disk, join.layout)))
             plan.add('write-gpt', disk.path, 'write %s' % join.layout.describe(),
-                     functools.partial(_writes.write_partition_table, ctx.runner, disk.path,
-                                       join.layout.sfdisk_script()))
+                     gate.then(functools.partial(_writes.write_partition_table, ctx.runner, disk.path,
+                                                 join.layout.sfdisk_script())))
+        sync = functools.partial(_writes.sync_partitions, ctx.runner, disk.path, nodes, ctx.timeout)
         plan.add('sync-partitions', disk.path, 'tell the kernel the partitions %s' % ', '.join(nodes),
-                 functools.partial(_writes.sync_partitions, ctx.runner, disk.path, nodes, ctx.timeout))
+                 gate.then(sync) if join.layout is not None else gate.first(sync))
         plan.add('wipe-partitions', disk.path, 'wipe old signatures inside %s' % ', '.join(nodes),
-                 functools.partial(_magic.wipe_partitions, ctx.runner, nodes))
+                 gate.then(functools.partial(_magic.wipe_partitions, ctx.runner, nodes)))
         swaps = [node for role, node in join.roles if role == 'swap' and ctx.swap]
         for node in swaps:
             plan.add('mkswap', node, 'format as swap, label %s' % _layout.SWAP_LABEL,
-                     functools.partial(_datafs_create.make_swap, ctx.runner, node))
+                     gate.then(functools.partial(_datafs_create.make_swap, ctx.runner, node)))
         for role, node in join.roles:
             if role != 'data':
                 continue
             if missing:
                 devid = missing.pop(0)
-                plan.add('replace', node, 'take the place of the missing member devid %d of the data filesystem %s '
-                         '(btrfs replace, copying in the background)' % (devid, fs.uuid),
-                         functools.partial(replace, ctx.runner, fs.uuid, devid, node, mountpoint, ctx.timeout))
+                plan.add('replace', node, 'take the place of %s of the data filesystem %s (btrfs replace, copying '
+                         'in the background)' % ('the missing member devid %d' % devid if devid else 'a missing member',
+                                                 fs.uuid),
+                         gate.then(functools.partial(replace, ctx, fs.uuid, devid, node)))
             else:
                 plan.add('device-add', node, 'add to the data filesystem %s' % fs.uuid,
-                         functools.partial(add, ctx.runner, fs.uuid, node, mountpoint))
+                         gate.then(functools.partial(add, ctx, fs.uuid, node)))
             planned.joined.append(node)
+            gate.nodes.append(node)
         # Swap on only once the disk is a member: an active swap would make a disk still to join look in use.
         for node in swaps:
-            plan.add('swapon', node, 'activate swap', functools.partial(_writes.swapon, ctx.runner, node))
+            plan.add('swapon', node, 'activate swap', gate.then(functools.partial(_writes.swapon, ctx.runner, node)))
             planned.swap_on.append(node)
+            gate.nodes.append(node)
         if disk.magic and join.layout is None:
             # A header written on a disk with our layout (the GPT write wipes it otherwise).
             plan.add('wipe-header', disk.path, wipe_header,
-                     functools.partial(_writes.wipe_header_in_use, disk.path))
+                     gate.then(functools.partial(_writes.wipe_header_in_use, disk.path)))
+
+
+class Gate:
+    """The steps of one disk's join, at apply time. The first asks the kernel whether a disk can join now (busy());
+    when it cannot, none of them writes anything and the disk is reported as not used, with the reason (it joins at a
+    later boot or run; a disk already laid out keeps its consent)."""
+
+    def __init__(self, fsid, device, planned):
+        self.fsid, self.device, self.planned = fsid, device, planned
+        self.nodes = []
+        self.deferred = None
+
+    def first(self, func):
+        return functools.partial(self._run, func, True)
+
+    def then(self, func):
+        return functools.partial(self._run, func, False)
+
+    def _run(self, func, first):
+        if first:
+            self.deferred = busy(self.fsid)
+            if self.deferred:
+                self.planned.unusable.append(dict(device=self.device, reason=self.deferred))
+                self.planned.joined[:] = [node for node in self.planned.joined if node not in self.nodes]
+                self.planned.swap_on[:] = [node for node in self.planned.swap_on if node not in self.nodes]
+        if self.deferred:
+            return Steps()
+        return func()
+
+
+def busy(fsid):
+    """Why no disk can join the mounted filesystem C(fsid) now, or None: the kernel runs an exclusive operation
+    other than a balance (a balance, the conversion, is canceled for the join and started again after it)."""
+    operation = _conversion.exclusive_operation(fsid)
+    if operation in (None, 'none') or operation.startswith('balance'):
+        return None
+    return ('carries the magic header and waits: the kernel runs a %s on the data filesystem %s; the disk joins at '
+            'the first boot or run after it has ended' % (operation, fsid))
 
 
 def plan_conversion(ctx, decision, planned, mounted):
@@ -183,29 +233,58 @@ def convert(ctx, fsid, why):
         os.path.join(ctx.targets.run_dir, _conversion.LOG_FILE))])
 
 
-def add(runner, fsid, node, mountpoint):
+def add(ctx, fsid, node):
     """btrfs device add (online), then check the kernel lists the device as a member."""
-    _writes.device_add(runner, node, mountpoint)
+    mountpoint = ctx.targets.data
+    _stop_balance(ctx, fsid, mountpoint)
+    _writes.device_add(ctx.runner, node, mountpoint)
     name = os.path.basename(os.path.realpath(node))
     if name not in (_btrfs.kernel_devices(fsid) or []):
         raise CommandError('%s: btrfs device add exited 0 but the kernel does not list it in %s' % (node, fsid),
                            device=node)
 
 
-def replace(runner, fsid, devid, node, mountpoint, timeout):
-    """btrfs replace of the missing C(devid) by C(node). btrfs-progs copies in the background: wait until the kernel
-    runs it (its state is then on disk, resumed at the next mount) or has finished it."""
-    before = _replace_status(runner, mountpoint)
-    _writes.replace_start(runner, devid, node, mountpoint)
-    deadline = time.time() + timeout
+def replace(ctx, fsid, planned_devid, node):
+    """btrfs replace of a missing member by C(node): the device id the kernel says is missing (the planned one when
+    it is among them). btrfs-progs copies in the background: wait until the kernel runs it (its state is then on
+    disk, resumed at the next mount) or has finished it."""
+    mountpoint = ctx.targets.data
+    missing = _btrfs.kernel_missing(fsid) or []
+    if not missing:
+        add(ctx, fsid, node)
+        return Steps(['%s: add to the data filesystem %s (no member is missing any more)' % (node, fsid)])
+    devid = planned_devid if planned_devid in missing else missing[0]
+    _stop_balance(ctx, fsid, mountpoint)
+    before = _replace_status(ctx.runner, mountpoint)
+    _writes.replace_start(ctx.runner, devid, node, mountpoint)
+    deadline = time.time() + ctx.timeout
     while True:
-        if _conversion.exclusive_operation(fsid) == 'device replace' or devid not in (_btrfs.kernel_missing(fsid) or []):
-            return
-        line = _replace_status(runner, mountpoint)
+        line = _replace_status(ctx.runner, mountpoint)
+        # The kernel's exclusive operation says it (5.10 and later); the status line changed to a progress or an end
+        # says it too, on older kernels.
+        if (_conversion.exclusive_operation(fsid) == 'device replace' or devid not in (_btrfs.kernel_missing(fsid) or [])
+                or (line != before and line and 'canceled' not in line and 'never started' not in line.lower())):
+            return Steps(['%s: take the place of the missing member devid %d of the data filesystem %s (btrfs replace, '
+                          'copying in the background)' % (node, devid, fsid)])
         if (line != before and 'canceled' in line) or time.time() > deadline:
             raise CommandError('%s: the replace of the missing devid %d did not start: %s (see the kernel log: a '
                                'replacement smaller than the missing member, or a full filesystem)' % (
                                    node, devid, line or 'no status'), device=node)
+        time.sleep(0.2)
+
+
+def _stop_balance(ctx, fsid, mountpoint):
+    """A balance (the conversion, or one the kernel resumed at mount) keeps a disk from joining: cancel it and wait
+    for the job of ours that ran it to end. The conversion planned after the joins starts it again, to the profiles
+    of the new member count."""
+    if not (_conversion.exclusive_operation(fsid) or '').startswith('balance'):
+        return
+    _writes.balance_cancel(ctx.runner, mountpoint)
+    deadline = time.time() + ctx.timeout
+    while time.time() < deadline:
+        job = _conversion.read_job(ctx.targets.run_dir)
+        if not (job is not None and job.get('fsid') == fsid and job.get('alive')):
+            return
         time.sleep(0.2)
 
 

@@ -236,6 +236,12 @@ def replace_start(runner, devid, node, mountpoint):
     runner.run('btrfs', ['replace', 'start', str(devid), node, mountpoint], device=node)
 
 
+def balance_cancel(runner, mountpoint):
+    """Cancel the balance of the btrfs mounted at C(mountpoint), running or paused (the chunks it converted stay
+    converted). Exit 1: it had ended already."""
+    runner.run('btrfs', ['balance', 'cancel', mountpoint], ok=(0, 1))
+
+
 def activate_volume_groups(runner, groups, config):
     """Activate every logical volume of the volume groups C(groups) (vgchange -ay; nothing else about them changes)."""
     runner.run('vgchange', ['--activate', 'y', '--config', config] + list(groups), device=', '.join(groups))
