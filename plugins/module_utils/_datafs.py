@@ -297,9 +297,11 @@ def grow_result(ctx, result, planned):
     if result.get('mode') not in ('persistent', 'degraded') or not result.get('uuid'):
         return
     if ctx.check_mode and planned.joined:
-        count = len(result['devices']) + len(planned.joined) - len(result['missing'])
+        # The joins take the missing members' places first (replace), the rest add members.
+        count = len(result['devices']) + max(len(planned.joined), len(result['missing']))
         target = _conversion.wanted(max(count, 1))
-        result['conversion'] = dict(state='converting', target='%s/%s' % (target['data'], target['metadata']),
+        result['conversion'] = dict(state='replacing' if result['missing'] else 'converting',
+                                    target='%s/%s' % (target['data'], target['metadata']),
                                     profiles=_conversion.chunk_profiles(result['uuid']), progress=None)
         return
     result['conversion'] = _conversion.facts(ctx.runner, result['uuid'], ctx.targets.data, ctx.targets.run_dir,

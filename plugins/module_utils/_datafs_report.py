@@ -202,8 +202,9 @@ def warnings(result):
     for item in result.get('unusable_disks') or ():
         found.append('magic disk %s: %s' % (item['device'], item['reason']))
     for kind in ('data_profile', 'metadata_profile'):
-        if result[kind] and ',' in result[kind] and not result.get('conversion'):
-            found.append('the data filesystem holds chunks of several %s profiles (%s), for example after a degraded '
-                         'mount: once every member is back, run btrfs balance with convert filters' % (
-                             kind.split('_', 1)[0], result[kind]))
+        # Not degraded, several profiles and no conversion: none protects less than the member count calls for.
+        if result[kind] and ',' in result[kind] and result['mode'] == 'degraded':
+            found.append('the data filesystem holds chunks of several %s profiles (%s), written while a member is '
+                         'missing: once every member is back or a new magic disk took the missing one\'s place, the '
+                         'boot converts them in the background' % (kind.split('_', 1)[0], result[kind]))
     return found

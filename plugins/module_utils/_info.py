@@ -258,9 +258,8 @@ def describe_filesystem(ctx, data_mount, kind, fsid, label, decision, mounts, me
     if kind == 'datafs':
         fs.update(space_of(data_mount.target))
         fs['usage'] = _btrfs.filesystem_usage(ctx.runner, data_mount.target)
-        present = len(fs['members'])
-        fs['conversion'] = _conversion.facts(ctx.runner, fsid, data_mount.target, ctx.targets.run_dir, present,
-                                             bool(fs['missing']))
+        fs['conversion'] = _conversion.facts(ctx.runner, fsid, data_mount.target, ctx.targets.run_dir,
+                                             fs['num_devices'], bool(fs['missing']))
     return fs
 
 

@@ -147,7 +147,7 @@ options:
       - Before looking for the data filesystem, activate the LVM volume groups that hold inactive logical volumes, so
         that a data filesystem on a logical volume is found. Only where C(vgchange) and C(lvs) are installed; only
         activation (no volume group or logical volume is created or changed). C(changed) only when a logical volume
-        was activated.
+        was activated or the missing device nodes of active ones were made (C(vgscan --mknodes); without udev).
       - With V(false), only logical volumes already active are found.
       - Not done with O(state=unmounted).
     type: bool
