@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lightwhale.persistence.plugins.module_utils._btrfs import profiles_for
+from ansible_collections.lightwhale.persistence.plugins.module_utils._partitioning import required_size
 from ansible_collections.lightwhale.persistence.plugins.module_utils._units import human, parse_size
 
 SELECT_KEYS = ('count', 'min_size', 'max_size', 'patterns', 'exclude')
@@ -242,15 +243,22 @@ def _listed(candidates, disks):
 def _grow(info, fs, disks, candidates, waiting):
     """A persistent host and an explicit list: the listed disks that are not members join it at once."""
     members = set(fs.get('members') or [])
-    mark, joining, marked = [], [], set()
+    mark, joining, marked, small = [], [], set(), []
     for entry, key, disk in _listed(candidates, disks):
         parts = set(part.get('device') for part in (disk or {}).get('partitions') or [])
         if disk is not None and (key in members or parts & members):
+            continue
+        if disk is not None and disk.get('size') is not None and disk['size'] < required_size(0):
+            small.append('%s (%s)' % (entry, human(disk['size'])))
             continue
         joining.append(key)
         if disk is None or not disk.get('magic'):
             mark.append(entry)
             marked.add(key)
+    if small:
+        return _plan(action='fail', how='explicit', problem='too small to join the data filesystem %s, nothing marked: '
+                     '%s - a disk needs at least %s (the data partition and the GPT, without swap)' % (
+                         fs.get('uuid'), ', '.join(small), human(required_size(0))))
     joining.extend(path for path in waiting if path not in joining)
     if not joining:
         plan = _plan(action='leave', how='persistent', message='%s: every listed disk is a member of the data '

@@ -65,6 +65,15 @@ def test_a_degraded_host_replaces_the_missing_member_with_a_listed_disk():
     assert plan['expected_members'] == 2 and plan['expected_profile'] == 'raid1/raid1'
 
 
+def test_a_listed_disk_too_small_to_join_fails_the_plan_and_nothing_is_marked():
+    fs = dict(uuid=FSID, members=['/dev/sdb2'], missing=[], num_devices=1, data_profile='single',
+              metadata_profile='dup')
+    plan = enable_plan(info([disk('sdc'), disk('sdd', size=200 * 1024 ** 2)], mode='persistent', filesystem=fs),
+                       disks=['/dev/sdc', '/dev/sdd'])
+    assert plan['action'] == 'fail' and plan['mark'] == [], plan
+    assert '/dev/sdd (200 MiB)' in plan['problem'] and 'too small' in plan['problem'] and FSID in plan['problem']
+
+
 def test_a_disk_listed_by_its_id_is_marked_once_and_not_also_waiting():
     fs = dict(uuid=FSID, members=['/dev/vdb2'], missing=[], num_devices=1, data_profile='single',
               metadata_profile='dup')
