@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from lwkit import blkid_probe, changed_disks, has_header, snapshot
+from lwkit import blkid_probe, changed_disks, has_header, sha256_of, snapshot, write_header
 from lwkit.boot import fs_df, power_off, replug, unplug, wait_conversion
 from lwkit.decoys import decoy_pool
 from lwkit.fleet import Sandbox, summary_lines
@@ -128,6 +128,11 @@ def test_a_replacement_takes_the_missing_members_place_and_redundancy_comes_back
     assert "single" in fs_df(paths["data"])["Data"], "writes while degraded land in single chunks"
 
     new = magic_disk("512M", name="replacement")
+    images = snapshot(disks[:1] + [new])
+    check = ok(datafs(disks[:1] + [new], check=True), changed=True)
+    assert changed_disks(images, disks[:1] + [new]) == [], "check mode wrote"
+    assert check["conversion"]["state"] == "replacing" and check["conversion"]["target"] == "raid1/raid1", \
+        check.explain()
     replaced = ok(datafs(disks[:1] + [new], record_status=True), changed=True)
     assert replaced["joined"] == [new.part(2)], replaced.explain()
     assert any("take the place of the missing member devid 2" in action for action in replaced["actions"])
@@ -135,6 +140,67 @@ def test_a_replacement_takes_the_missing_members_place_and_redundancy_comes_back
     # A replace that ended before the run's conversion step, or the next run, converts the single chunks back.
     ok(datafs(disks[:1] + [new]))
     converged(datafs, disks[:1] + [new], paths, 2)
+    assert_files(paths["data"], sums)
+
+
+def test_a_replacement_takes_the_device_id_the_kernel_says_is_missing(datafs, magic_disks, magic_disk, paths):
+    """Device ids with a gap (a member removed by hand): the superblocks' count suggests devid 2 is missing, the
+    kernel knows it is devid 3."""
+    disks, _res = first_boot(datafs, magic_disks, 3)
+    run(["btrfs", "balance", "start", "-f", "-mconvert=raid1", "-sconvert=raid1", paths["data"]])
+    run(["btrfs", "device", "remove", disks[1].part(2), paths["data"]])
+    sums = write_files(paths["data"], ["kept.bin"])
+    kept = [disks[0], disks[2]]
+    ok(datafs(kept, state="unmounted"), changed=True)
+    power_off(disks)
+    unplug(disks[2])
+
+    degraded = ok(datafs(kept[:1]), changed=True)
+    assert degraded["mode"] == "degraded" and degraded["missing"] == ["devid 3"], degraded.explain()
+    new = magic_disk("512M", name="replacement")
+    replaced = ok(datafs(kept[:1] + [new]), changed=True)
+    assert any("take the place of the missing member devid 3" in action for action in replaced["actions"]), \
+        replaced.explain()
+    converged(datafs, kept[:1] + [new], paths, 2)
+    assert_files(paths["data"], sums)
+
+
+def test_a_disk_that_arrives_while_the_conversion_is_paused_joins_and_the_conversion_starts_again(
+        datafs, magic_disks, magic_disk, paths):
+    # Disks with room to spare: raid1c3 metadata needs free space on all three members.
+    disks = magic_disks(1, size="1G")
+    ok(datafs(disks), changed=True)
+    sums = write_files(paths["data"], [f"f{i}.bin" for i in range(4)], size_mib=48)
+    second = magic_disk("1G", name="second")
+    ok(datafs(disks + [second]), changed=True)
+    for _try in range(200):
+        if run(["btrfs", "balance", "pause", paths["data"]], check=False).returncode == 0:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the background conversion never ran a balance to pause")
+    wait_conversion(paths["run"])
+    fsid = blkid_probe(disks[0].part(2))["UUID"]
+    with open(f"/sys/fs/btrfs/{fsid}/exclusive_operation", encoding="ascii") as fh:
+        assert fh.read().strip() == "balance paused"
+
+    third = magic_disk("1G", name="third")
+    grown = ok(datafs(disks + [second, third]), changed=True)
+    assert grown["joined"] == [third.part(2)] and grown["unusable_disks"] == [], grown.explain()
+    assert grown["conversion"] is not None and grown["conversion"]["target"] == "raid1/raid1c3", grown.explain()
+    converged(datafs, disks + [second, third], paths, 3)
+    assert_files(paths["data"], sums)
+
+
+def test_a_profile_stronger_than_the_member_count_calls_for_is_kept(datafs, magic_disks, paths):
+    """An operator's raid1c3 data on three members: the boot converts nothing down."""
+    disks, _res = first_boot(datafs, magic_disks, 3)
+    sums = write_files(paths["data"], ["strong.bin"])
+    run(["btrfs", "balance", "start", "-dconvert=raid1c3", paths["data"]])
+    res = ok(datafs(disks), changed=False)
+    assert res["conversion"] is None and res["data_profile"] == "raid1c3", res.explain()
+    assert not os.path.exists(os.path.join(paths["run"], "conversion.json")), "a conversion job was started"
+    assert fs_df(paths["data"])["Data"] == {"raid1c3"}
     assert_files(paths["data"], sums)
 
 
@@ -176,8 +242,6 @@ def test_a_magic_disk_that_cannot_be_used_is_reported_and_not_written(datafs, ma
 
 def test_a_header_on_a_member_disk_is_removed_and_nothing_else_written(datafs, magic_disks, paths):
     """What a run killed between the join and the header wipe leaves, and an operator's header on a member."""
-    from lwkit import write_header
-
     disks, res = first_boot(datafs, magic_disks)
     sums = write_files(paths["data"], ["a.bin"])
     write_header(disks[0])
@@ -221,9 +285,6 @@ def test_a_join_killed_anywhere_converges(datafs, magic_disks, magic_disk, paths
 
 
 def test_enable_joins_a_listed_disk_at_once_and_verifies_the_profiles(ansible, sandbox_root, magic_disk, loopdev, paths):
-    from lwkit import sha256_of
-    from lwkit.fleet import Sandbox, summary_lines
-
     box = Sandbox(ansible, sandbox_root)
     first = magic_disk("512M", name="first")
     box.boot([first])
@@ -247,9 +308,24 @@ def test_enable_joins_a_listed_disk_at_once_and_verifies_the_profiles(ansible, s
     assert again.rc == 0 and "left alone" in summary_lines(again)["localhost"], again.stdout[-6000:]
 
 
-def test_enable_verification_fails_a_host_whose_chunks_have_other_profiles(ansible, sandbox_root, magic_disks, paths):
-    from lwkit.fleet import Sandbox
+def test_enable_joins_with_the_swap_and_mount_options_of_the_hosts_boot(ansible, sandbox_root, magic_disk, loopdev, paths):
+    """A host that booted without swap and with noatime: the disk enable joins gets no swap partition, no swap goes
+    on, and the status file still names the options the filesystem is mounted with."""
+    box = Sandbox(ansible, sandbox_root)
+    first = magic_disk("512M", name="first")
+    box.ok("magic_disk", devices=[first], state="partitioned", swap=False)
+    box.ok("lw_datafs", devices=[first], state="mounted", swap=False, mount_options=["noatime"], record_status=True)
+    new = loopdev("512M", name="new")
+    grown = box.enable([first, new], lightwhale_persistence_disks=[new.path])
+    assert grown.rc == 0, grown.stdout[-6000:]
+    assert "joined now (2 member(s), raid1/raid1)" in summary_lines(grown)["localhost"], grown.stdout[-6000:]
+    wait_conversion(paths["run"])
+    assert [blkid_probe(node).get("TYPE") for node in new.partition_nodes()] == ["btrfs"], new.partition_nodes()
+    assert not [area for area in read_swaps() if area.startswith((first.path + "p", new.path + "p"))], read_swaps()
+    assert status_of(paths)["mount_options"] == ["noatime"], status_of(paths)
 
+
+def test_enable_verification_fails_a_host_whose_chunks_have_other_profiles(ansible, sandbox_root, magic_disks, paths):
     box = Sandbox(ansible, sandbox_root)
     disks = magic_disks(2)
     box.ok("lw_datafs", devices=disks, state="mounted")

@@ -241,6 +241,12 @@ def _still_ours(disk):
     return back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(disk.image)
 
 
+def _is_kit_image(back):
+    """Whether a backing file is the image of a disk this process's kit still has."""
+    back = os.path.realpath(back.replace(" (deleted)", ""))
+    return any(os.path.realpath(disk.image) == back for disk in _registry.values())
+
+
 def _release_users(disks, extra_roots=()):
     """swapoff and unmount everything that uses the disks (or lives under the given dirs)."""
     paths, nums = set(), set()
@@ -346,7 +352,8 @@ def teardown_disks(disks, extra_roots=()):
                         problems.append(f"partition {n} still known to the kernel ({_users_of(n)})")
                     if run(["losetup", "-d", d.path], check=False).returncode != 0:
                         problems.append(f"losetup -d {d.path} failed")
-                elif back is not None:
+                elif back is not None and not _is_kit_image(back):
+                    # A loop number the test's own later disk took (a pulled disk's) is no one else's: not a problem.
                     problems.append(f"{d.path} now backs {back}, not our {d.image}: left alone")
             except Exception as exc:
                 problems.append(f"{d.path}: {exc!r}")
