@@ -84,10 +84,10 @@ def balance_filters(target):
     """(data, metadata) filters of the job's soft conversion to C(target): only chunks of a weaker profile are
     touched; '' for a kind that has no weaker profile. System chunks follow the metadata filter, so it names what is
     weaker than either target."""
-    def spec(profile, names):
+    def convert_to(profile, names):
         return 'convert=%s,soft,profiles=%s' % (profile, '|'.join(names)) if names else ''
     meta = sorted(set(weaker(target['metadata'])) | set(weaker(target['system'])))
-    return spec(target['data'], weaker(target['data'])), spec(target['metadata'], meta)
+    return convert_to(target['data'], weaker(target['data'])), convert_to(target['metadata'], meta)
 
 
 def exclusive_operation(fsid, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):

@@ -59,6 +59,18 @@ def converged(datafs, disks, paths, count):
     return res
 
 
+def pause_conversion(paths):
+    """Pause the balance of the background conversion (it stops, its state stays on the disks), and wait for the job
+    to end."""
+    for _try in range(200):
+        if run(["btrfs", "balance", "pause", paths["data"]], check=False).returncode == 0:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the background conversion never ran a balance to pause")
+    wait_conversion(paths["run"])
+
+
 def first_boot(datafs, magic_disks, count=1):
     """`count` magic disks laid out and made the data filesystem (what a first boot does)."""
     disks = magic_disks(count)
@@ -173,13 +185,7 @@ def test_a_disk_that_arrives_while_the_conversion_is_paused_joins_and_the_conver
     sums = write_files(paths["data"], [f"f{i}.bin" for i in range(4)], size_mib=48)
     second = magic_disk("1G", name="second")
     ok(datafs(disks + [second]), changed=True)
-    for _try in range(200):
-        if run(["btrfs", "balance", "pause", paths["data"]], check=False).returncode == 0:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the background conversion never ran a balance to pause")
-    wait_conversion(paths["run"])
+    pause_conversion(paths)
     fsid = blkid_probe(disks[0].part(2))["UUID"]
     with open(f"/sys/fs/btrfs/{fsid}/exclusive_operation", encoding="ascii") as fh:
         assert fh.read().strip() == "balance paused"
@@ -341,13 +347,7 @@ def test_a_conversion_cut_by_a_power_off_goes_on_at_the_next_boot(datafs, magic_
     new = magic_disk("1G", name="new")
     ok(datafs(disks + [new]), changed=True)
     # Cut the conversion as a power-off does: the balance stops, its state stays on the disks.
-    for _try in range(200):
-        if run(["btrfs", "balance", "pause", paths["data"]], check=False).returncode == 0:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the background conversion never ran a balance to cut")
-    wait_conversion(paths["run"])
+    pause_conversion(paths)
     assert "single" in fs_df(paths["data"])["Data"], "the conversion was cut before its end"
     ok(datafs(disks + [new], state="unmounted"), changed=True)
     power_off(disks + [new])
