@@ -41,6 +41,17 @@ PROFILE_NAMES = frozenset(('single', 'dup', 'raid0', 'raid1', 'raid1c3', 'raid1c
 _CSUM_NAMES = {0: 'crc32c', 1: 'xxhash64', 2: 'sha256', 3: 'blake2b'}
 
 
+# How much a profile protects: (member failures it survives, copies of each block). A chunk is converted only when
+# its profile protects less than the target's; an operator's stronger profile (raid1c3 data) is left as it is.
+PROTECTION = dict(single=(0, 1), raid0=(0, 1), dup=(0, 2), raid1=(1, 2), raid10=(1, 2), raid5=(1, 2),
+                  raid1c3=(2, 3), raid6=(2, 3), raid1c4=(3, 4))
+
+
+def weaker(profile):
+    """The profiles that protect less than C(profile), sorted (PROTECTION)."""
+    return sorted(name for name in PROTECTION if PROTECTION[name] < PROTECTION[profile])
+
+
 def profiles_for(count):
     """(data, metadata) profiles of a new filesystem over C(count) devices (boot step 5).
 

@@ -35,10 +35,6 @@ op="/sys/fs/btrfs/$1/exclusive_operation"
 while [ -r "$op" ] && [ "$(cat "$op")" != none ] && [ "$(cat "$op")" != "balance paused" ]; do sleep 2; done
 if [ -n "$3$4" ]; then btrfs balance start ${3:+"-d$3"} ${4:+"-m$4"} "$2"; fi
 '''
-# How much a profile protects: (member failures it survives, copies of each block). A chunk is converted only when
-# its profile protects less than the target's; an operator's stronger profile (raid1c3 data) is left as it is.
-PROTECTION = dict(single=(0, 1), raid0=(0, 1), dup=(0, 2), raid1=(1, 2), raid10=(1, 2), raid5=(1, 2),
-                  raid1c3=(2, 3), raid6=(2, 3), raid1c4=(3, 4))
 STATES = ('converting', 'restoring redundancy', 'replacing', 'pending')
 
 
@@ -69,14 +65,10 @@ def wanted(count):
     return dict(data=data, metadata=metadata, system=metadata)
 
 
-def weaker(profile):
-    """The profiles that protect less than C(profile), sorted (PROTECTION)."""
-    return sorted(name for name in PROTECTION if PROTECTION[name] < PROTECTION[profile])
-
-
 def stragglers(profiles, target):
     """{kind: [profiles that protect less than the target's]} of C(profiles), only kinds that have some."""
-    found = dict((kind, [name for name in profiles.get(kind, []) if name in weaker(target[kind])]) for kind in KINDS)
+    found = dict((kind, [name for name in profiles.get(kind, []) if name in _btrfs.weaker(target[kind])])
+                 for kind in KINDS)
     return dict((kind, names) for kind, names in found.items() if names)
 
 
@@ -86,8 +78,8 @@ def balance_filters(target):
     weaker than either target."""
     def convert_to(profile, names):
         return 'convert=%s,soft,profiles=%s' % (profile, '|'.join(names)) if names else ''
-    meta = sorted(set(weaker(target['metadata'])) | set(weaker(target['system'])))
-    return convert_to(target['data'], weaker(target['data'])), convert_to(target['metadata'], meta)
+    meta = sorted(set(_btrfs.weaker(target['metadata'])) | set(_btrfs.weaker(target['system'])))
+    return convert_to(target['data'], _btrfs.weaker(target['data'])), convert_to(target['metadata'], meta)
 
 
 def exclusive_operation(fsid, sys_fs_btrfs=_btrfs.SYS_FS_BTRFS):
@@ -113,13 +105,22 @@ def read_job(run_dir):
     return job
 
 
-def _alive(pid, fsid):
-    """Whether process C(pid) is still the job of C(fsid) (a reused pid runs something else)."""
-    try:
-        with open('/proc/%d/cmdline' % int(pid), 'rb') as handle:
-            return (fsid or '').encode('ascii') in handle.read().split(b'\0')
-    except (IOError, OSError, TypeError, ValueError):
-        return False
+def _alive(pid, fsid, tries=100):
+    """Whether process C(pid) is still the job of C(fsid) (a reused pid runs something else). While a process execs
+    the next program its command line reads empty for a moment: such a process is read again, not taken for gone."""
+    for _attempt in range(tries):
+        try:
+            with open('/proc/%d/cmdline' % int(pid), 'rb') as handle:
+                cmdline = handle.read()
+            with open('/proc/%d/stat' % int(pid), 'rb') as handle:
+                state, ppid = handle.read().rsplit(b')', 1)[1].split()[:2]
+        except (IOError, OSError, TypeError, ValueError):
+            return False
+        if cmdline or state in (b'Z', b'X') or ppid == b'2':
+            # A command line, a process that has ended, or a kernel thread (on a reused pid): the answer stands.
+            return (fsid or '').encode('ascii') in cmdline.split(b'\0')
+        time.sleep(0.01)
+    return False
 
 
 def start_job(runner, run_dir, fsid, mountpoint, target, why):

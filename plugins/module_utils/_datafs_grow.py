@@ -259,11 +259,12 @@ def replace(ctx, fsid, planned_devid, node):
     _writes.replace_start(ctx.runner, devid, node, mountpoint)
     deadline = time.time() + ctx.timeout
     while True:
-        line = _replace_status(ctx.runner, mountpoint)
-        # The kernel's exclusive operation says it (5.10 and later); the status line changed to a progress or an end
-        # says it too, on older kernels.
-        if (_conversion.exclusive_operation(fsid) == 'device replace' or devid not in (_btrfs.kernel_missing(fsid) or [])
-                or (line != before and line and 'canceled' not in line and 'never started' not in line.lower())):
+        # The kernel's exclusive operation says it (5.10 and later), or the devid is no longer missing; only when
+        # sysfs does not tell is the status line read: changed to a progress or an end, it says it on older kernels.
+        running = (_conversion.exclusive_operation(fsid) == 'device replace'
+                   or devid not in (_btrfs.kernel_missing(fsid) or []))
+        line = None if running else _replace_status(ctx.runner, mountpoint)
+        if running or (line != before and line and 'canceled' not in line and 'never started' not in line.lower()):
             return Steps(['%s: take the place of the missing member devid %d of the data filesystem %s (btrfs replace, '
                           'copying in the background)' % (node, devid, fsid)])
         if (line != before and 'canceled' in line) or time.time() > deadline:

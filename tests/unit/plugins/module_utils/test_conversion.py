@@ -13,8 +13,10 @@ import time
 
 import pytest
 
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _btrfs
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _conversion
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _status
+from ansible_collections.lightwhale.persistence.plugins.module_utils import _writes
 
 FSID = '0b0c0e4e-4c56-4ed3-9d0b-8a8f9c7d3e21'
 
@@ -84,7 +86,7 @@ def test_a_stronger_profile_than_the_member_count_calls_for_is_not_a_straggler()
     ('raid1c4', ['dup', 'raid0', 'raid1', 'raid10', 'raid1c3', 'raid5', 'raid6', 'single']),
 ])
 def test_weaker_profiles(profile, weaker):
-    assert _conversion.weaker(profile) == weaker
+    assert _btrfs.weaker(profile) == weaker
 
 
 def test_the_jobs_balance_touches_only_weaker_chunks():
@@ -139,6 +141,21 @@ def test_a_job_is_alive_only_while_its_process_runs_with_its_fsid(tmp_path):
     while _conversion.read_job(str(tmp_path / 'run'))['alive'] and time.time() < deadline:
         time.sleep(0.05)
     assert _conversion.read_job(str(tmp_path / 'run'))['alive'] is False
+
+
+def test_a_job_between_two_programs_is_still_alive(tmp_path):
+    # Its command line reads empty for a moment while the job's process execs (setsid, then sh): alive must not flip
+    # to False and back; once False it stays False.
+    for run in range(20):
+        pid = _writes.spawn_detached(Runner(), ['sh', '-c', 'sleep 0.05; true', 'lightwhale-conversion', FSID],
+                                     str(tmp_path / 'log'), 'run %d' % run)
+        answers = []
+        deadline = time.time() + 30
+        while (not answers or answers[-1]) and time.time() < deadline:
+            answers.append(_conversion._alive(pid, FSID))
+        answers.extend(_conversion._alive(pid, FSID) for _ in range(20))
+        first_false = answers.index(False)
+        assert first_false > 0 and not any(answers[first_false:]), (run, answers)
 
 
 @pytest.mark.parametrize('conversion, words', [

@@ -54,3 +54,45 @@ def test_a_join_goes_ahead_when_the_kernel_is_free(monkeypatch):
     gate.first(lambda: called.append('gpt'))()
     gate.then(lambda: called.append('add'))()
     assert called == ['gpt', 'add'] and planned.unusable == []
+
+
+class Recorder:
+    """A runner that records the commands and answers the replace status line."""
+
+    def __init__(self, status='Never started'):
+        self.calls, self.status = [], status
+
+    def run(self, tool, args, ok=(0,), device=None):
+        self.calls.append(' '.join([tool] + list(args[:2])))
+        return 0, self.status + '\n', ''
+
+
+def replace_ctx(runner):
+    return type('Ctx', (), dict(runner=runner, timeout=5, targets=type('Targets', (), dict(data='/mnt/data'))))()
+
+
+def test_a_replace_the_kernel_runs_at_once_needs_no_status_line_after_its_start(monkeypatch):
+    monkeypatch.setattr(_datafs_grow._btrfs, 'kernel_missing', lambda fsid: [2])
+    operations = iter(['none', 'device replace'])
+    monkeypatch.setattr(_conversion, 'exclusive_operation', lambda fsid: next(operations))
+    runner = Recorder()
+    steps = _datafs_grow.replace(replace_ctx(runner), FSID, 2, '/dev/sdd2')
+    assert 'devid 2' in steps[0]
+    # The status line before the start (kernels without exclusive_operation compare with it); none in the wait.
+    assert runner.calls == ['btrfs replace status', 'btrfs replace start']
+
+
+def test_a_replace_on_a_kernel_without_exclusive_operation_is_told_by_its_status_line(monkeypatch):
+    monkeypatch.setattr(_datafs_grow._btrfs, 'kernel_missing', lambda fsid: [2])
+    monkeypatch.setattr(_conversion, 'exclusive_operation', lambda fsid: None)
+    runner = Recorder()
+    original = runner.run
+
+    def run(tool, args, ok=(0,), device=None):
+        if args[:2] == ['replace', 'start']:
+            runner.status = '0.1% done, 0 write errs, 0 uncorr. read errs'
+        return original(tool, args, ok, device)
+    runner.run = run
+    steps = _datafs_grow.replace(replace_ctx(runner), FSID, 2, '/dev/sdd2')
+    assert 'devid 2' in steps[0]
+    assert runner.calls == ['btrfs replace status', 'btrfs replace start', 'btrfs replace status']
