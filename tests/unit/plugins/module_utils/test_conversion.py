@@ -153,7 +153,7 @@ def test_a_job_between_two_programs_is_still_alive(tmp_path):
         deadline = time.time() + 30
         while (not answers or answers[-1]) and time.time() < deadline:
             answers.append(_conversion._alive(pid, FSID))
-        answers.extend(_conversion._alive(pid, FSID) for _ in range(20))
+        answers.extend(_conversion._alive(pid, FSID) for _poll in range(20))
         first_false = answers.index(False)
         assert first_false > 0 and not any(answers[first_false:]), (run, answers)
 
