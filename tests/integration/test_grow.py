@@ -331,14 +331,22 @@ def test_enable_joins_with_the_swap_and_mount_options_of_the_hosts_boot(ansible,
     assert status_of(paths)["mount_options"] == ["noatime"], status_of(paths)
 
 
-def test_enable_verification_fails_a_host_whose_chunks_have_other_profiles(ansible, sandbox_root, magic_disks, paths):
+def test_enable_verification_passes_stronger_profiles_and_fails_weaker_ones(ansible, sandbox_root, magic_disks, paths):
     box = Sandbox(ansible, sandbox_root)
-    disks = magic_disks(2)
+    disks = magic_disks(3)
     box.ok("lw_datafs", devices=disks, state="mounted")
+    # The operator's choice, stronger than the raid1/raid1c3 three members call for: verified, with and without Python.
+    run(["btrfs", "balance", "start", "-dconvert=raid1c3", paths["data"]])
+    for python in ({}, dict(ansible_python_interpreter="/nonexistent")):
+        res = box.enable(disks, lightwhale_persistence_verify=True, **python)
+        assert res.rc == 0 and "members 3" in res.stdout and "profile raid1c3/raid1c3" in res.stdout, (
+            python, res.stdout[-6000:])
     # Chunks of one copy, as a degraded period leaves them (the background conversion would mend them at the next run).
     run(["btrfs", "balance", "start", "-dconvert=single", paths["data"]])
-    res = box.enable(disks, lightwhale_persistence_verify=True)
-    assert res.rc != 0 and "expected persistent with 2 member(s)" in res.stdout, res.stdout[-6000:]
+    for python in ({}, dict(ansible_python_interpreter="/nonexistent")):
+        res = box.enable(disks, lightwhale_persistence_verify=True, **python)
+        assert res.rc != 0 and "expected persistent with 3 member(s)" in res.stdout, (python, res.stdout[-6000:])
+        assert "the member count calls for the profiles (or stronger) raid1/raid1c3" in res.stdout, res.stdout[-6000:]
 
 
 def test_a_conversion_cut_by_a_power_off_goes_on_at_the_next_boot(datafs, magic_disks, magic_disk, paths):
