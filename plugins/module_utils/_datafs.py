@@ -341,7 +341,8 @@ def fallback(module, ctx, error, record):
         try:
             planned.apply()
         except PersistenceError as exc:
-            return dict(msg='%s; and the volatile fallback failed too: %s' % (error.message, exc.message),
+            return dict(_datafs_report.failure_defaults(), swap=ctx.swap,
+                        msg='%s; and the volatile fallback failed too: %s' % (error.message, exc.message),
                         failure=error.message, mode='volatile', actions=done + planned.plan.done, changed=bool(done))
         actions = done + planned.plan.done
         mounts = _mountinfo.read_mounts()
@@ -378,9 +379,13 @@ def fallback(module, ctx, error, record):
         mounts=[mount for mount in (_mountinfo.mount_result(_mountinfo.top_mount(mounts, target), members)
                                     for target in (ctx.targets.data, ctx.targets.state)) if mount is not None],
         actions=actions, changed=bool(actions), swap=ctx.swap,
-        legacy=bool(fs is not None and fs.legacy), fstype=fs.fstype if fs is not None and not fs.new else None)
-    if seen is not None:
-        result['magic_partitions'] = seen.found.magic_partitions()
+        legacy=bool(fs is not None and fs.legacy),
+        fstype=fs.fstype if fs is not None and not fs.new else ('btrfs' if kernel else None),
+        # The label is the creation's commit point: created when this run labelled a filesystem before it failed.
+        created=any(action.step == 'label' and action.description in plan.done
+                    for plan in record['plans'] for action in plan.actions))
+    result.update(_datafs_report.fallback_facts(ctx, mode, seen, result['uuid'], mounts, members))
+    state_result(ctx, result)
     return result
 
 
@@ -410,19 +415,19 @@ def execute(module):
     the result; a PersistenceError raised carries the result so far (the fallback's) and the actions done. Both
     are recorded in the status file when asked."""
     params = module.params
-    # Refused before anything is touched, the lock file included.
-    mount_options = _mount_options.check(params['mount_options'])
-    cmdline = params['kernel_cmdline'] if params['kernel_cmdline'] is not None else _cmdline.read_cmdline()
-    swap = _cmdline.swap_wanted(params['swap'], cmdline)
-    if params['boot_snapshots'] < 0:
-        raise PersistenceError('boot_snapshots must not be negative, got %d' % params['boot_snapshots'])
-    ctx = Context(Runner(module), params['root'], swap, mount_options, params['timeout'],
-                  replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'], cmdline=cmdline,
-                  activate_lvm=params['activate_lvm'])
-    ctx.check_mode = module.check_mode
     record = dict(plans=[], seen=None, warnings=[], done=[])
     error = None
     try:
+        # Refused before anything is touched, the lock file included.
+        mount_options = _mount_options.check(params['mount_options'])
+        cmdline = params['kernel_cmdline'] if params['kernel_cmdline'] is not None else _cmdline.read_cmdline()
+        swap = _cmdline.swap_wanted(params['swap'], cmdline)
+        if params['boot_snapshots'] < 0:
+            raise PersistenceError('boot_snapshots must not be negative, got %d' % params['boot_snapshots'])
+        ctx = Context(Runner(module), params['root'], swap, mount_options, params['timeout'],
+                      replace_tmpfs=params['replace_tmpfs'], boot_snapshots=params['boot_snapshots'],
+                      cmdline=cmdline, activate_lvm=params['activate_lvm'])
+        ctx.check_mode = module.check_mode
         with _module.lock(module):
             try:
                 result = run(module, ctx, params['state'], record)
@@ -450,4 +455,6 @@ def execute(module):
         done = [action for plan in record['plans'] for action in plan.done]
         exc.details.setdefault('actions', done)
         exc.details.setdefault('changed', bool(done))
+        for key, empty in _datafs_report.failure_defaults().items():
+            exc.details.setdefault(key, empty)
         raise

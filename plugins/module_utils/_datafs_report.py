@@ -14,6 +14,7 @@ from ansible_collections.lightwhale.persistence.plugins.module_utils import _dat
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _datafs_mount
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _layout
 from ansible_collections.lightwhale.persistence.plugins.module_utils import _mountinfo
+from ansible_collections.lightwhale.persistence.plugins.module_utils._errors import PersistenceError
 
 
 def describe_state(ctx, decision, mounts, swaps, members):
@@ -152,6 +153,44 @@ def observed_result(ctx, state, seen, creation=None):
         swap_devices=[probed.path for probed in swap_areas(seen) if _datafs_mount.is_active(probed.path, active)],
         magic_partitions=seen.found.magic_partitions(),
         legacy=bool(fs is not None and fs.legacy), fstype=fs.fstype if fs is not None else None)
+
+
+def failure_defaults():
+    """What a failed run reports of what it could not read: every key lw_datafs returns always, empty."""
+    return dict(mode=None, label=None, uuid=None, devices=[], missing=[], num_devices=0, data_profile=None,
+                metadata_profile=None, subvolumes=[], mounts=[], swap_devices=[], swap=None, magic_partitions=[],
+                created=False, actions=[], state_change=None, boot_snapshot=None, pending=None, legacy=False,
+                fstype=None)
+
+
+def fallback_facts(ctx, mode, seen, fsid, mounts, members):
+    """What a failed state=mounted run can still tell of the data filesystem that stays mounted (mode persistent or
+    degraded): its members, profiles, subvolumes and swap, read as after a successful run; nothing in volatile mode.
+    C(seen) is the run's last look at the disks (None when it failed before one), C(fsid) the mounted filesystem."""
+    facts = dict(missing=[], num_devices=0, data_profile=None, metadata_profile=None, subvolumes=[],
+                 swap_devices=[], magic_partitions=seen.found.magic_partitions() if seen is not None else [])
+    if mode == 'volatile' or not fsid:
+        return facts
+    if seen is not None:
+        active = _datafs_mount.active_swap(_mountinfo.read_swaps())
+        facts['swap_devices'] = [probed.path for probed in swap_areas(seen)
+                                 if _datafs_mount.is_active(probed.path, active)]
+    fs = seen.decision.fs if seen is not None else None
+    if fs is not None and not fs.new and fs.uuid == fsid:
+        facts.update(missing=missing_of(fs), num_devices=fs.num_devices)
+        if fs.legacy:
+            return facts
+    else:
+        facts.update(missing=['devid %d' % devid for devid in _btrfs.kernel_missing(fsid) or []],
+                     num_devices=_btrfs.member_count(fsid))
+    profiles = _btrfs.profiles_from_sysfs(fsid)
+    if profiles is not None:
+        facts['data_profile'], facts['metadata_profile'] = profiles
+    try:
+        facts['subvolumes'] = sorted(item['path'] for item in _btrfs.subvolume_list(ctx.runner, ctx.targets.data))
+    except PersistenceError:
+        pass  # the failure itself is what the result reports
+    return facts
 
 
 def swap_areas(seen):

@@ -353,7 +353,11 @@ actions:
 failure:
   description:
     - Why the data filesystem could not be used (not C(failed), which Ansible reserves). The task fails; with
-      O(state=mounted) the tmpfs is mounted so that the host still boots, and RV(mode) is V(volatile).
+      O(state=mounted) the tmpfs is mounted so that the host still boots, and RV(mode) is V(volatile) - unless the
+      data filesystem was mounted already, which stays - RV(mode) says V(persistent) or V(degraded), with its
+      members, profiles and subvolumes.
+    - A failed run returns every key documented as returned always; what it could not read is null or empty
+      (RV(mode) is null when the run was refused before it looked at the host, for example a bad option).
   returned: failure
   type: str
 status:

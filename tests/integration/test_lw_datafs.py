@@ -20,9 +20,10 @@ import subprocess
 import threading
 
 import pytest
+import yaml
 
 from lwkit import blkid_probe, changed_disks, snapshot
-from lwkit.boot import findmnt, fs_df, status_of
+from lwkit.boot import REPO_ROOT, findmnt, fs_df, status_of
 from lwkit.sysutil import read_mountinfo, read_swaps, run
 
 pytestmark = [pytest.mark.needs_module("lw_datafs"), pytest.mark.needs_module("magic_disk")]
@@ -342,6 +343,43 @@ def test_unmountable_filesystem_falls_back_to_tmpfs_and_fails(datafs, magic_disk
     # Next run: the tmpfs is there although the filesystem is: said so, nothing changed.
     again = failed(datafs([disk]), "tmpfs")
     assert again["mode"] == "volatile" and not again.changed and again["failure"], again.explain()
+
+
+def returned_always(module):
+    """The RETURN keys of MODULE documented as returned always."""
+    with open(os.path.join(REPO_ROOT, "plugins", "modules", module + ".py"), encoding="utf-8") as fh:
+        source = fh.read()
+    doc = yaml.safe_load(source.split("RETURN = r\'\'\'", 1)[1].split("\'\'\'", 1)[0])
+    return sorted(key for key, value in doc.items() if value.get("returned") == "always")
+
+
+def test_a_failure_returns_every_key_documented_always(datafs, magic_disks, loopdev, paths):
+    always = returned_always("lw_datafs")
+    assert "data_profile" in always and "subvolumes" in always, always
+    # Refused before it looked at the host: every key there, empty, and nothing written.
+    refused = failed(datafs([], mount_options=["nodatacow"]), "nodatacow")
+    assert not [key for key in always if key not in refused], refused.explain()
+    assert refused["mode"] is None and refused["actions"] == [] and not refused.changed, refused.explain()
+    # The data filesystem is mounted, then a second filesystem claims the label: the run fails, the mounted one
+    # stays, and the result says what it is (members, profiles, subvolumes, swap), as a successful run would.
+    (disk,) = magic_disks(1)
+    mounted = ok(datafs([disk]), changed=True)
+    claimant = loopdev("300M", name="claimant")
+    run(["mkfs.btrfs", "-q", "-f", "-L", "lightwhale-data", claimant.path])
+    res = failed(datafs([disk, claimant]), "several filesystems are labelled lightwhale-data")
+    assert not [key for key in always if key not in res], res.explain()
+    assert res["mode"] == "persistent" and res["uuid"] == mounted["uuid"], res.explain()
+    for key in ("devices", "missing", "num_devices", "data_profile", "metadata_profile", "subvolumes", "swap_devices",
+                "magic_partitions", "legacy", "fstype"):
+        assert res[key] == mounted[key], (key, res.explain())
+    assert res["created"] is False and res["state_change"] is None and not res.changed, res.explain()
+    # Nothing mounted yet: the tmpfs, volatile, and empty facts.
+    ok(datafs([disk], state="unmounted"), changed=True)
+    volatile = failed(datafs([disk, claimant]), "several filesystems are labelled lightwhale-data")
+    assert not [key for key in always if key not in volatile], volatile.explain()
+    assert volatile["mode"] == "volatile" and volatile["data_profile"] is None and volatile["subvolumes"] == []
+    assert volatile["num_devices"] == 0 and volatile["swap_devices"] == [], volatile.explain()
+    ok(datafs([disk], state="unmounted"), changed=True)
 
 
 def _spawn(ansible, args, tag):
