@@ -235,16 +235,14 @@ def _backing_file(path):
     return proc.stdout.strip() or None
 
 
-def _still_ours(disk):
-    """Whether the disk's loop device still backs its image (not detached, not reused by someone else)."""
-    back = _backing_file(disk.path)
-    return back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(disk.image)
+def _same_image(back, image):
+    """Whether backing file BACK (as losetup names it: a deleted file gets " (deleted)") is the file IMAGE."""
+    return back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(image)
 
 
 def _is_kit_image(back):
     """Whether a backing file is the image of a disk this process's kit still has."""
-    back = os.path.realpath(back.replace(" (deleted)", ""))
-    return any(os.path.realpath(disk.image) == back for disk in _registry.values())
+    return any(_same_image(back, disk.image) for disk in _registry.values())
 
 
 def _release_users(disks, extra_roots=()):
@@ -324,15 +322,15 @@ def teardown_disks(disks, extra_roots=()):
             return problems
         # Users are released only on loops that still back our images: a pulled disk's loop number may back another
         # test's disk by now, and its swap and mounts are that test's.
-        ours = [d for d in disks if _still_ours(d)]
+        backs = [_backing_file(d.path) for d in disks]
+        ours = [d for d, back in zip(disks, backs) if _same_image(back, d.image)]
         try:
             problems += _release_users(ours, extra_roots)
         except Exception as exc:  # keep going: detaching matters more
             problems.append(f"release: {exc!r}")
         have_btrfs = shutil.which("btrfs") is not None
-        for d in disks:
+        for d, back in zip(disks, backs):
             try:
-                back = _backing_file(d.path)
                 if any(d is mine for mine in ours):
                     nodes = [d.path] + d.partition_nodes()
                     if have_btrfs:
