@@ -138,7 +138,6 @@ def observed_result(ctx, state, seen, creation=None):
     fs = seen.decision.fs
     missing = missing_of(fs)
     facts = filesystem_facts(ctx, fs, seen.mounts, seen.members, creation)
-    active = _datafs_mount.active_swap(seen.swaps)
     mounts = [_mountinfo.mount_result(_mountinfo.top_mount(seen.mounts, target), seen.members)
               for target in (ctx.targets.data, ctx.targets.state)]
     return dict(
@@ -150,7 +149,7 @@ def observed_result(ctx, state, seen, creation=None):
         data_profile=facts['data_profile'], metadata_profile=facts['metadata_profile'],
         subvolumes=facts['subvolumes'],
         mounts=[mount for mount in mounts if mount is not None],
-        swap_devices=[probed.path for probed in swap_areas(seen) if _datafs_mount.is_active(probed.path, active)],
+        swap_devices=active_swap_areas(seen, seen.swaps),
         magic_partitions=seen.found.magic_partitions(),
         legacy=bool(fs is not None and fs.legacy), fstype=fs.fstype if fs is not None else None)
 
@@ -172,9 +171,7 @@ def fallback_facts(ctx, mode, seen, fsid, mounts, members):
     if mode == 'volatile' or not fsid:
         return facts
     if seen is not None:
-        active = _datafs_mount.active_swap(_mountinfo.read_swaps())
-        facts['swap_devices'] = [probed.path for probed in swap_areas(seen)
-                                 if _datafs_mount.is_active(probed.path, active)]
+        facts['swap_devices'] = active_swap_areas(seen, _mountinfo.read_swaps())
     fs = seen.decision.fs if seen is not None else None
     if fs is not None and not fs.new and fs.uuid == fsid:
         facts.update(missing=missing_of(fs), num_devices=fs.num_devices)
@@ -191,6 +188,12 @@ def fallback_facts(ctx, mode, seen, fsid, mounts, members):
     except PersistenceError:
         pass  # the failure itself is what the result reports
     return facts
+
+
+def active_swap_areas(seen, swaps):
+    """The paths of the data filesystem's swap areas (swap_areas) that are on, by C(swaps) (/proc/swaps)."""
+    active = _datafs_mount.active_swap(swaps)
+    return [probed.path for probed in swap_areas(seen) if _datafs_mount.is_active(probed.path, active)]
 
 
 def swap_areas(seen):
