@@ -243,7 +243,7 @@ def test_teardown_of_a_pulled_disk_leaves_the_next_user_of_its_loop_alone(loopde
         assert other.path in read_swaps(), "the teardown of the pulled disk took the other disk's swap off"
         assert os.path.realpath(run(["losetup", "-n", "-O", "BACK-FILE", other.path]).stdout.strip()) == \
             os.path.realpath(other.image)
-        # The loop backs a disk of this process's kit: nothing to report (another process's would be named).
+        # A pulled disk's loop number is anyone's to take: nothing to report.
         assert problems == [], problems
         assert any(disk is other for disk in kitloop.registered_disks()), "the other disk left the registry"
     finally:

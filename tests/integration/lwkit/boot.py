@@ -121,6 +121,7 @@ def unplug(disk):
         back = _loop._backing_file(disk.path)
         assert back is not None and os.path.realpath(back) == os.path.realpath(disk.image), (disk.path, back)
         run(["losetup", "-d", disk.path])
+        disk._pulled = True
 
 
 def replug(disk):
@@ -132,6 +133,7 @@ def replug(disk):
         if _loop._registry.get(disk.path) is disk:
             del _loop._registry[disk.path]
         disk.path = path
+        disk._pulled = False
         _loop._registry[path] = disk
     return disk
 

@@ -55,6 +55,7 @@ class LoopDisk:
     size: int  # bytes
     workdir: str = ""  # temp dir of the test that owns it
     _torn_down: bool = field(default=False, repr=False)
+    _pulled: bool = field(default=False, repr=False)  # detached by the test (unplug): its loop number is anyone's
 
     @property
     def kname(self):
@@ -240,11 +241,6 @@ def _same_image(back, image):
     return back is not None and os.path.realpath(back.replace(" (deleted)", "")) == os.path.realpath(image)
 
 
-def _is_kit_image(back):
-    """Whether a backing file is the image of a disk this process's kit still has."""
-    return any(_same_image(back, disk.image) for disk in _registry.values())
-
-
 def _release_users(disks, extra_roots=()):
     """swapoff and unmount everything that uses the disks (or lives under the given dirs)."""
     paths, nums = set(), set()
@@ -350,8 +346,8 @@ def teardown_disks(disks, extra_roots=()):
                         problems.append(f"partition {n} still known to the kernel ({_users_of(n)})")
                     if run(["losetup", "-d", d.path], check=False).returncode != 0:
                         problems.append(f"losetup -d {d.path} failed")
-                elif back is not None and not _is_kit_image(back):
-                    # A loop number the test's own later disk took (a pulled disk's) is no one else's: not a problem.
+                elif back is not None and not d._pulled:
+                    # A pulled disk's loop number may back any disk by now (another test's, under xdist): normal.
                     problems.append(f"{d.path} now backs {back}, not our {d.image}: left alone")
             except Exception as exc:
                 problems.append(f"{d.path}: {exc!r}")
